@@ -1,0 +1,164 @@
+"""``audiolab.connect()``: one code path, two backends.
+
+Notebooks and widgets always talk through the official ``openai`` SDK. ``connect`` decides where
+it points: the real OpenAI API, the embedded local server, or any OpenAI-compatible base URL.
+
+Choosing the backend, first match wins:
+    1. the ``backend=`` argument: ``"openai"``, ``"local"``, or a base URL;
+    2. the ``AUDIOLAB_BACKEND`` environment variable;
+    3. ``"openai"`` when ``OPENAI_API_KEY`` is set;
+    4. otherwise ``"local"``.
+
+Example:
+    >>> import audiolab
+    >>> lab = audiolab.connect("local")     # doctest: +SKIP
+    >>> lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="coral", input="Hi")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from audiolab.errors import BackendError, MissingAPIKey
+
+__all__ = ["Lab", "connect", "resolve_backend", "local_server", "LOCAL_API_KEY"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The local server ignores the key on loopback; the SDK requires a non-empty one.
+LOCAL_API_KEY = "audiolab-local"
+
+_server_lock = threading.Lock()
+_server = None
+
+
+def resolve_backend(backend: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
+    """Which backend ``connect`` will use: ``"openai"``, ``"local"`` or a base URL.
+
+    Example:
+        >>> resolve_backend(None, environ={})
+        'local'
+        >>> resolve_backend(None, environ={"OPENAI_API_KEY": "sk-x"})
+        'openai'
+    """
+    env = os.environ if environ is None else environ
+    for choice in (backend, env.get("AUDIOLAB_BACKEND")):
+        if choice:
+            choice = choice.strip()
+            if choice.lower() in ("openai", "local"):
+                return choice.lower()
+            if choice.startswith(("http://", "https://")):
+                return choice.rstrip("/")
+            raise BackendError(
+                f"Unknown backend {choice!r}: use 'openai', 'local' or a base URL such as http://host:8000/v1."
+            )
+    return "openai" if env.get("OPENAI_API_KEY") else "local"
+
+
+def local_server():
+    """The kernel's local backend, started on first use on 127.0.0.1 and a free port, then reused.
+
+    Raises:
+        BackendError: an engine package is missing or the server cannot start; the message names
+            the package and the ``make`` command that installs it.
+    """
+    global _server
+    with _server_lock:
+        if _server is not None and _server.alive:
+            return _server
+        try:
+            from audiolab.server.serve import start_in_thread
+            from audiolab.server.settings import Settings
+        except ImportError as exc:
+            raise BackendError(
+                f"The local backend needs the package '{exc.name}', which is not installed. "
+                "Run `make lab` (or `pip install -e .[local]`) to install the local engines."
+            ) from exc
+        try:
+            _server = start_in_thread(Settings.from_env(host="127.0.0.1", port=0))
+        except ImportError as exc:
+            raise BackendError(
+                f"The local backend needs the package '{exc.name}', which is not installed. "
+                "Run `make lab` (or `pip install -e .[local]`) to install the local engines."
+            ) from exc
+        atexit.register(_server.stop)
+        return _server
+
+
+@dataclass(repr=False, eq=False)
+class Lab:
+    """A connection to one backend: the SDK clients plus what the kit adds around them.
+
+    Attributes:
+        backend: ``"openai"``, ``"local"`` or the base URL of another OpenAI-compatible server.
+        base_url: where requests go.
+        client: an ``openai.OpenAI`` for that backend.
+        aclient: an ``openai.AsyncOpenAI`` for that backend.
+    """
+
+    backend: str
+    base_url: str
+    client: object
+    aclient: object
+    _key_source: str = field(default="none")
+
+    def models(self) -> list[str]:
+        """Ids of the models the backend serves."""
+        return sorted(m.id for m in self.client.models.list())
+
+    @property
+    def is_local(self) -> bool:
+        return self.backend == "local"
+
+    def __repr__(self) -> str:
+        return f"<audiolab.Lab backend={self.backend!r} base_url={self.base_url!r} key={self._key_source}>"
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.is_local else "#0969da"
+        what = "local backend (offline, no key)" if self.is_local else f"{self.backend}"
+        return (
+            f'<div style="font-family:sans-serif"><span style="color:{colour}">&#9679;</span> '
+            f"<b>audiolab</b> live on {html.escape(what)} &middot; <code>{html.escape(self.base_url)}</code></div>"
+        )
+
+
+def connect(backend: str | None = None, *, api_key: str | None = None, timeout: float = 120.0,
+            max_retries: int = 2, environ: Mapping[str, str] | None = None) -> Lab:
+    """Connect to a backend and return a :class:`Lab`.
+
+    Args:
+        backend: ``"openai"``, ``"local"``, or a base URL; see the module doc for the default.
+        api_key: a key for ``"openai"`` or a URL backend; defaults to ``OPENAI_API_KEY``. Never
+            printed or stored outside the SDK client.
+        timeout: per-request timeout in seconds.
+        max_retries: the SDK's retries on 429, 5xx and connection errors.
+
+    Raises:
+        MissingAPIKey: ``backend="openai"`` and no key.
+        BackendError: the local backend cannot start.
+    """
+    import openai
+
+    env = os.environ if environ is None else environ
+    choice = resolve_backend(backend, environ=env)
+    key = api_key or env.get("OPENAI_API_KEY")
+    if choice == "openai":
+        if not key:
+            raise MissingAPIKey(
+                "backend='openai' needs an API key: set OPENAI_API_KEY in your environment "
+                "(for example in a .env file loaded before Jupyter starts), or use "
+                "audiolab.connect('local') for the offline backend."
+            )
+        base_url, source = OPENAI_BASE_URL, "OPENAI_API_KEY" if not api_key else "argument"
+    elif choice == "local":
+        base_url, key, source = local_server().url, LOCAL_API_KEY, "local"
+    else:
+        base_url = choice
+        key, source = (key, "argument" if api_key else "OPENAI_API_KEY") if key else (LOCAL_API_KEY, "none")
+    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+    aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+    return Lab(backend=choice, base_url=base_url, client=client, aclient=aclient, _key_source=source)

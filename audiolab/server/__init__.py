@@ -1,0 +1,1 @@
+"""The embedded OpenAI-compatible local backend (FastAPI + real engines)."""

@@ -1,0 +1,140 @@
+"""Engine protocols and the plain values they return. No HTTP here.
+
+An engine family (``whisper``, ``piper``, ...) is a class constructed as
+``Engine(settings, **options)`` by :class:`audiolab.server.registry.Registry`, once, and shared by
+all requests. Its methods are ordinary blocking Python; the routes run them off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from audiolab.audio import Audio
+
+__all__ = [
+    "Word",
+    "Segment",
+    "TokenLogprob",
+    "Transcript",
+    "Prosody",
+    "SpeechToText",
+    "TextToSpeech",
+    "ChatDelta",
+    "ChatModel",
+]
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded segment, with the fields of OpenAI's ``TranscriptionSegment``."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...] = ()
+    seek: int = 0
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a speech-to-text engine returns."""
+
+    text: str
+    language: str
+    duration: float
+    segments: tuple[Segment, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """Prosody asked of a TTS engine: multipliers around the voice's own settings.
+
+    ``rate`` scales speaking rate, ``pitch`` is a frequency ratio, ``volume`` a gain ratio,
+    ``pause`` scales silences between phrases; ``breathy`` asks for a whisper-like voice.
+    """
+
+    rate: float = 1.0
+    pitch: float = 1.0
+    volume: float = 1.0
+    pause: float = 1.0
+    pitch_range: float = 1.0
+    breathy: bool = False
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    def transcribe(
+        self,
+        audio: Audio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+        task: str = "transcribe",
+        word_timestamps: bool = False,
+        logprobs: bool = False,
+    ) -> Transcript: ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody()) -> Iterator[Audio]:
+        """Yield one :class:`Audio` per sentence, as soon as each is ready."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """A piece of a chat answer: text, or a finish reason with token counts at the end."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tool_calls: tuple = field(default=())
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[dict] | None = None,
+    ) -> Iterator[ChatDelta]: ...

@@ -1,0 +1,86 @@
+"""Bounded engine work: CPU jobs run off the event loop, at most N at once, with a bounded queue.
+
+Past the queue bound a request gets :class:`~audiolab.errors.RateLimited` (429 with
+``retry-after``) instead of joining an unbounded pile-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
+
+import anyio.to_thread
+
+from audiolab.errors import RateLimited
+
+__all__ = ["JobRunner"]
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class JobRunner:
+    """Runs blocking engine calls in worker threads with admission control.
+
+    Args:
+        max_concurrency: jobs running at once.
+        max_queue: jobs allowed to wait; one more is refused with 429.
+    """
+
+    def __init__(self, *, max_concurrency: int = 2, max_queue: int = 64):
+        self.max_concurrency = max_concurrency
+        self.max_queue = max_queue
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self.waiting = 0
+        self.running = 0
+
+    def _admit(self) -> None:
+        if self.waiting >= self.max_queue:
+            raise RateLimited(
+                f"The local server is busy ({self.running} running, {self.waiting} queued). Retry shortly.",
+                retry_after=max(1.0, self.waiting / max(1, self.max_concurrency)),
+            )
+
+    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, once a slot is free."""
+        self._admit()
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        finally:
+            self.running -= 1
+            self._sem.release()
+
+    async def iterate(self, make_iter: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+        """Items of a blocking iterator, each produced in a worker thread, holding one slot.
+
+        If the consumer stops early (client disconnected), the iterator is closed and the slot
+        is released: nothing keeps running.
+        """
+        self._admit()
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        it = None
+        try:
+            it = await anyio.to_thread.run_sync(make_iter)
+            while True:
+                item = await anyio.to_thread.run_sync(next, it, _DONE)
+                if item is _DONE:
+                    break
+                yield item
+        finally:
+            if it is not None and hasattr(it, "close"):
+                it.close()
+            self.running -= 1
+            self._sem.release()

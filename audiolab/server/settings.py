@@ -1,0 +1,85 @@
+"""Explicit server settings: one object, built once and passed into ``create_app(settings)``.
+
+Nothing in the server reads ``os.environ`` on its own: :meth:`Settings.from_env` is the single
+place where ``AUDIOLAB_*`` variables are read, and only when the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "LOOPBACK_HOSTS"]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_ENV_PREFIX = "AUDIOLAB_"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "audiolab"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the local backend runs.
+
+    Args:
+        host: interface to bind. Anything but loopback requires ``api_key``.
+        port: TCP port; 0 picks a free one.
+        api_key: when set, every request must carry ``Authorization: Bearer <api_key>``.
+        cors_origins: origins allowed by CORS; empty (the default) turns CORS off.
+        max_upload_bytes: largest accepted upload (OpenAI's limit is 25 MB).
+        max_concurrency: engine jobs that run at once.
+        max_queue: jobs that may wait for a slot; past it requests get 429 with ``retry-after``.
+        cache_dir: where model weights assembled from packages are kept (never request data).
+        audio_ttl_s: how long chat audio outputs stay referable by id.
+        preload: model ids to load at start-up instead of on first use.
+
+    Example:
+        >>> Settings(port=0).host
+        '127.0.0.1'
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_key: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_concurrency: int = 2
+    max_queue: int = 64
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    audio_ttl_s: float = 3600.0
+    preload: tuple[str, ...] = ()
+    log_level: str = "warning"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Settings from ``AUDIOLAB_*`` variables (e.g. ``AUDIOLAB_PORT``), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(_ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue"):
+                values[f.name] = int(raw)
+            elif f.name == "audio_ttl_s":
+                values[f.name] = float(raw)
+            elif f.name in ("cors_origins", "preload"):
+                values[f.name] = tuple(s.strip() for s in raw.split(",") if s.strip())
+            elif f.name == "cache_dir":
+                values[f.name] = Path(raw).expanduser()
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
