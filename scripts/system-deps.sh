@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages audiolab uses beyond PyPI. Installs them when it can (root + apt), otherwise
+# says exactly what is missing and why it matters. Never fails the build for an optional one.
+set -u
+need=()
+# Real-browser tests (Chromium, from Debian; never a downloaded browser).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "==> System packages: all present"
+  exit 0
+fi
+echo "==> System packages missing: ${need[*]}"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "==> Installing with apt-get: ${need[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") \
+    >/tmp/audiolab-apt.log 2>&1 \
+    && echo "==> Installed: ${need[*]}" \
+    || echo "!! apt-get could not install ${need[*]} (see /tmp/audiolab-apt.log); the browser tests will be skipped with a reason."
+else
+  echo "!! Not root or no apt-get: install ${need[*]} yourself (sudo apt-get install ${need[*]})."
+  echo "   Without chromium the real-browser tests are skipped; everything else works."
+fi
+exit 0
