@@ -1,0 +1,196 @@
+"""The ipywidgets face of :class:`~audiolab.widgets.voice_lab.VoiceLab`: controls, grid, charts, blind A/B.
+
+Every button calls a public VoiceLab method; this module only lays out and renders. Work runs
+in a background thread so the kernel stays responsive, and every failure lands in the red
+error area instead of a traceback in the log.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from audiolab.errors import AudiolabError
+from audiolab.widgets._background import describe_error, run_in_thread
+from audiolab.widgets._render import (audio_tag, error_box, esc, figure_png, insert_cell, png_tag,
+                                      spectrogram_png)
+
+__all__ = ["VoiceLabUI"]
+
+_AB_MIN_VOTES = 10
+
+
+class VoiceLabUI:
+    """Widgets bound to one VoiceLab; ``.root`` is what the notebook shows."""
+
+    def __init__(self, vl):
+        from audiolab.widgets.voice_lab import TEXT_PRESETS, VIBES, openai_voices, tts_models
+
+        self.vl = vl
+        self.errors = w.HTML()
+        self.preset = w.Dropdown(options=[("(your text)", "")] + [(k, v) for k, v in TEXT_PRESETS.items()],
+                                 description="Preset", layout=w.Layout(width="18em"))
+        self.text = w.Textarea(value=vl.text, layout=w.Layout(width="100%", height="4.5em"))
+        self.preset.observe(lambda c: setattr(self.text, "value", c["new"]) if c["new"] else None, "value")
+        voices = openai_voices() + [v for v in vl.voices if v not in openai_voices()]
+        self.voices = w.SelectMultiple(options=voices, value=tuple(vl.voices), rows=8, description="Voices")
+        names = list(VIBES) + [n for n in vl.vibes if n not in VIBES]
+        self.vibes = w.SelectMultiple(options=names, value=tuple(vl.vibes), rows=8, description="Vibes")
+        self._custom = {n: t for n, t in vl.vibes.items() if n not in VIBES}
+        self.free = w.Textarea(placeholder="free instructions, one per line", layout=w.Layout(width="16em", height="8em"))
+        try:
+            models = tts_models(vl.lab)
+        except Exception as exc:  # the grid still works with the models given to VoiceLab
+            models = []
+            self.errors.value = error_box(f"Could not list models: {describe_error(exc)}")
+        models += [m for m in vl.models if m not in models]
+        self.models = w.SelectMultiple(options=models, value=tuple(vl.models), rows=6, description="Models")
+        self.speed = w.FloatSlider(value=vl.speed, min=0.25, max=4.0, step=0.05, description="Speed")
+        self.go = w.Button(description="Synthesize all", button_style="primary", icon="play")
+        self.copy = w.Button(description="Copy as code", icon="code")
+        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="14em"))
+        self.status = w.HTML()
+        self.grid = w.VBox()
+        self.compare = w.VBox()
+        self.code = w.Textarea(layout=w.Layout(width="100%", height="16em"))
+        self.ab_box = w.VBox([w.HTML("Synthesize first, then start a blind test.")])
+        self.tabs = w.Tab(children=[self.grid, self.compare, self.ab_box, self.code])
+        for i, title in enumerate(["Grid", "Compare", "Blind A/B", "Code"]):
+            self.tabs.set_title(i, title)
+        self.go.on_click(self._on_go)
+        self.copy.on_click(self._on_copy)
+        controls = w.HBox([self.voices, self.vibes, self.free, w.VBox([self.models, self.speed])])
+        self.root = w.VBox([w.HBox([w.HTML("<b>Voice Lab</b>"), self.preset]), self.text, controls,
+                            w.HBox([self.go, self.copy, self.progress, self.status]), self.errors, self.tabs])
+        if vl.takes:
+            self._render_all()
+
+    # ---- synthesize -----------------------------------------------------------------------
+
+    def _inputs(self) -> list[str]:
+        picked = [self._custom.get(n, n) for n in self.vibes.value]
+        return picked + [line.strip() for line in self.free.value.splitlines() if line.strip()]
+
+    def _on_go(self, _button=None) -> None:
+        try:
+            self.vl.configure(text=self.text.value, voices=self.voices.value, instructions=self._inputs(),
+                              models=list(self.models.value) or None, speed=self.speed.value)
+        except AudiolabError as exc:
+            self.errors.value = error_box(exc.message)
+            return
+        cells = self.vl.cells()
+        self.errors.value, self.go.disabled = "", True
+        self.progress.max, self.progress.value = len(cells), 0
+        self.status.value = f"0 / {len(cells)}"
+        self._layout_grid(cells)
+
+        async def job():
+            await self.vl.arun(progress=False, on_take=self._on_take)
+            self.status.value = "measuring…"
+            self._render_all()
+
+        run_in_thread(job, on_error=self._fail)
+
+    def _on_take(self, done: int, total: int, take) -> None:
+        self.progress.value = done
+        self.status.value = f"{done} / {total} · {esc(take.voice)} · {esc(take.vibe)}"
+        cell = self._cells.get(take.label)
+        if cell is not None:
+            cell.value = self._cell_html(take, spectrogram=False)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.errors.value = error_box(describe_error(exc))
+        self.go.disabled = False
+
+    # ---- render ---------------------------------------------------------------------------
+
+    def _layout_grid(self, cells) -> None:
+        vibes = list(dict.fromkeys(c.vibe for c in cells))
+        rows = list(dict.fromkeys((c.model, c.voice) for c in cells))
+        several = len({m for m, _ in rows}) > 1
+        self._cells = {c.label: w.HTML('<div style="color:#888">…</div>') for c in cells}
+        items = [w.HTML("")] + [w.HTML(f"<b>{esc(v)}</b>") for v in vibes]
+        for model, voice in rows:
+            items.append(w.HTML(f"<b>{esc(voice)}</b>" + (f"<br><small>{esc(model)}</small>" if several else "")))
+            items += [self._cells[c.label] for c in cells if (c.model, c.voice) == (model, voice)]
+        self.grid.children = [w.GridBox(items, layout=w.Layout(
+            grid_template_columns=f"7em repeat({len(vibes)}, minmax(190px, 1fr))", grid_gap="6px"))]
+
+    def _cell_html(self, take, *, spectrogram: bool = True) -> str:
+        if take.error:
+            return error_box(take.error)
+        caption = (f"<small>{take.audio.duration:.2f} s · TTFB {take.ttfb_s * 1000:.0f} ms · "
+                   f"total {take.latency_s * 1000:.0f} ms</small>")
+        image = png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)), alt="spectrogram") if spectrogram else ""
+        return audio_tag(take.audio) + caption + image
+
+    def _render_all(self) -> None:
+        takes = self.vl.takes
+        if not hasattr(self, "_cells") or set(self._cells) != {t.label for t in takes}:
+            self._layout_grid(takes)
+        for take in takes:
+            self._cells[take.label].value = self._cell_html(take)
+        if self.vl.errors:
+            self.errors.value = error_box("\n".join(self.vl.errors))
+        self._render_compare()
+        self.ab_box.children = [self._ab_start()]
+        self.status.value = f"{sum(t.audio is not None for t in takes)} / {len(takes)} clips"
+        self.go.disabled = False
+
+    def _render_compare(self) -> None:
+        df = self.vl.features
+        parts = [w.HTML(df.drop(columns=["instructions"]).round(3).to_html(index=False, na_rep="–"))]
+        if any(t.audio is not None for t in self.vl.takes):
+            parts.append(w.HTML(png_tag(figure_png(self.vl.plot_f0()), alt="F0 contours")))
+        if "neutral" in set(df["vibe"]) and df["vibe"].nunique() > 1:
+            parts.append(w.HTML(png_tag(figure_png(self.vl.plot_deltas()), alt="feature changes")))
+        self.compare.children = parts
+
+    # ---- blind A/B ------------------------------------------------------------------------
+
+    def _ab_start(self):
+        start = w.Button(description="Start blind test", icon="headphones")
+        start.on_click(lambda _: self._ab_round())
+        return w.VBox([w.HTML(f"Two clips, named A and B in random order. Votes are appended to "
+                              f"<code>{esc(str(self.vl.votes_path))}</code>."), start])
+
+    def _ab_round(self) -> None:
+        try:
+            a, b = self.vl.ab_pair()
+        except AudiolabError as exc:
+            self.errors.value = error_box(exc.message)
+            return
+        buttons = [w.Button(description=d) for d in ("A is better", "Tie", "B is better")]
+        for button, choice in zip(buttons, ("A", "tie", "B")):
+            button.on_click(lambda _, c=choice: self._ab_vote(c))
+        n = len(self.vl.votes)
+        players = w.HBox([w.HTML(f"<b>A</b>{audio_tag(a)}"), w.HTML(f"<b>B</b>{audio_tag(b)}")])
+        note = w.HTML(f"{n} vote(s)" + (f"; ranking after {_AB_MIN_VOTES}" if n < _AB_MIN_VOTES else ""))
+        self.ab_box.children = [players, w.HBox(buttons), note, self._ab_results()]
+
+    def _ab_vote(self, choice: str) -> None:
+        try:
+            self.vl.vote(choice)
+        except (AudiolabError, OSError) as exc:
+            self.errors.value = error_box(describe_error(exc))
+        self._ab_round()
+
+    def _ab_results(self):
+        votes = self.vl.votes
+        if len(votes) < _AB_MIN_VOTES:
+            return w.HTML("")
+        from audiolab.plots import plot_bradley_terry
+        from audiolab.widgets._voice_plots import plot_win_rates
+
+        bt = self.vl.ranking()
+        table = bt.to_frame().round(2).to_html(index=False)
+        forest = png_tag(figure_png(plot_bradley_terry(bt)), alt="Bradley-Terry")
+        heat = png_tag(figure_png(plot_win_rates(self.vl.ab.win_rates()).figure), alt="win rates")
+        return w.HTML(f"<h4>Bradley–Terry ranking ({len(votes)} votes, 95% bootstrap CI)</h4>{table}"
+                      f'<div style="display:flex;gap:8px">{forest}{heat}</div>')
+
+    # ---- copy as code ---------------------------------------------------------------------
+
+    def _on_copy(self, _button=None) -> None:
+        self.code.value = self.vl.to_code()
+        self.tabs.selected_index = 3
+        insert_cell(self.code.value)
