@@ -1,0 +1,408 @@
+"""What the transcription and translation routes share: reading OpenAI's multipart request,
+checking it the way OpenAI does, decoding the upload, and sending the chosen format back.
+
+The SDK sends arrays as ``include[]=logprobs`` and objects as ``chunking_strategy[type]=...``
+(multipart "brackets" style); both spellings, and repeated plain keys, are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.datastructures import FormData, UploadFile
+
+from audiolab.audio import Audio
+from audiolab.errors import AudiolabError, AudioDecodeError, InvalidRequest, PayloadTooLarge
+from audiolab.server import formats
+from audiolab.server.engines import Transcript
+from audiolab.server.registry import STT_ALL_FORMATS, Alias, ModelSpec
+from audiolab.server.routes import engine_headers, state
+
+__all__ = [
+    "UPLOAD_EXTENSIONS",
+    "SttRequest",
+    "parse_request",
+    "decode_upload",
+    "decode_references",
+    "allowed_formats",
+    "render",
+    "sse_response",
+    "token_counter",
+]
+
+#: File extensions OpenAI accepts for uploads (its error message lists these).
+UPLOAD_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+_MAX_FIELD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SttRequest:
+    """A checked transcription/translation request (the upload is not decoded yet)."""
+
+    upload: UploadFile
+    model: str
+    spec: ModelSpec
+    alias: Alias | None
+    response_format: str = "json"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    granularities: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    stream: bool = False
+    vad: Mapping | None = None
+    keywords: tuple[str, ...] = ()
+    speaker_names: tuple[str, ...] = ()
+    speaker_refs: tuple[str, ...] = ()
+
+    @property
+    def logprobs(self) -> bool:
+        return "logprobs" in self.include
+
+
+def _values(form: FormData, name: str) -> list:
+    return [*form.getlist(name), *form.getlist(name + "[]")]
+
+
+def _text(form: FormData, name: str) -> str | None:
+    vals = _values(form, name)
+    if not vals:
+        return None
+    val = vals[-1]
+    if not isinstance(val, str):
+        raise InvalidRequest(f"'{name}' must be a string, not a file.", param=name, code="invalid_type")
+    return val
+
+
+def _list(form: FormData, name: str) -> tuple[str, ...]:
+    out = []
+    for v in _values(form, name):
+        if not isinstance(v, str):
+            raise InvalidRequest(f"'{name}' must hold strings, not files.", param=name, code="invalid_type")
+        out.append(v)
+    return tuple(out)
+
+
+def _bool(form: FormData, name: str) -> bool:
+    raw = _text(form, name)
+    if raw is None or raw.strip().lower() in ("", "false", "0", "null", "none"):
+        return False
+    if raw.strip().lower() in ("true", "1"):
+        return True
+    raise InvalidRequest(f"Invalid value for '{name}': expected a boolean, got {raw!r}.", param=name,
+                         code="invalid_type")
+
+
+def _chunking(form: FormData) -> Mapping | None:
+    """OpenAI's ``chunking_strategy`` as faster-whisper VAD options (``None``: one block)."""
+    flat = _text(form, "chunking_strategy")
+    nested = {k[len("chunking_strategy["):-1]: v for k, v in form.multi_items()
+              if k.startswith("chunking_strategy[") and k.endswith("]")}
+    if flat is not None and flat.strip().startswith("{"):  # a raw client sending the object as JSON
+        try:
+            nested = json.loads(flat)
+        except ValueError:
+            raise InvalidRequest("chunking_strategy is not valid JSON.", param="chunking_strategy",
+                                 code="invalid_value") from None
+        flat = None
+    if flat is not None and not nested:
+        if flat in ("", "null"):
+            return None
+        if flat != "auto":
+            raise InvalidRequest(f"Invalid value for 'chunking_strategy': {flat!r}. Use 'auto' or an object "
+                                 "with type 'server_vad'.", param="chunking_strategy", code="invalid_value")
+        return {}
+    if not nested:
+        return None
+    if nested.get("type") != "server_vad":
+        raise InvalidRequest("chunking_strategy.type must be 'server_vad'.", param="chunking_strategy.type",
+                             code="invalid_value")
+    vad: dict = {}
+    names = {"threshold": ("threshold", float), "silence_duration_ms": ("min_silence_duration_ms", int),
+             "prefix_padding_ms": ("speech_pad_ms", int)}
+    for key, (target, cast) in names.items():
+        if key in nested:
+            try:
+                vad[target] = cast(nested[key])
+            except (TypeError, ValueError):
+                raise InvalidRequest(f"Invalid value for 'chunking_strategy.{key}': {nested[key]!r}.",
+                                     param=f"chunking_strategy.{key}", code="invalid_value") from None
+    if "threshold" in vad and not 0.0 <= vad["threshold"] <= 1.0:
+        raise InvalidRequest("chunking_strategy.threshold must be between 0 and 1.",
+                             param="chunking_strategy.threshold", code="invalid_value")
+    return vad
+
+
+def allowed_formats(spec: ModelSpec, alias: Alias | None, *, task: str) -> tuple[str, ...]:
+    """Response formats a model id supports: the alias's OpenAI list, or all a local model can make."""
+    if task == "translate":
+        return STT_ALL_FORMATS
+    if alias is not None:
+        return alias.response_formats
+    return (*STT_ALL_FORMATS, "diarized_json") if spec.engine == "whisper" else STT_ALL_FORMATS
+
+
+def _response_format(form: FormData, spec: ModelSpec, alias: Alias | None, model: str, *, task: str) -> str:
+    fmt = (_text(form, "response_format") or "json").strip()
+    known = (*STT_ALL_FORMATS, "diarized_json") if task == "transcribe" else STT_ALL_FORMATS
+    if fmt not in known:
+        raise InvalidRequest(f"Invalid value for 'response_format': '{fmt}'. Supported values are: "
+                             f"{', '.join(repr(f) for f in known)}.", param="response_format", code="invalid_value")
+    allowed = allowed_formats(spec, alias, task=task)
+    if fmt not in allowed:
+        raise InvalidRequest(f"response_format '{fmt}' is not compatible with model '{model}'. Use "
+                             f"{' or '.join(repr(f) for f in allowed)}.", param="response_format",
+                             code="unsupported_value")
+    return fmt
+
+
+def _temperature(form: FormData) -> float:
+    raw = _text(form, "temperature")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        temperature = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"Invalid value for 'temperature': {raw!r} is not a number.",
+                             param="temperature", code="invalid_type") from None
+    if not 0.0 <= temperature <= 1.0:
+        raise InvalidRequest(f"Invalid 'temperature': {temperature} is not between 0 and 1.",
+                             param="temperature", code="decimal_out_of_range")
+    return temperature
+
+
+async def parse_request(request: Request, *, task: str) -> SttRequest:
+    """Read and check the multipart form of a transcription (``task="transcribe"``) or translation.
+
+    Raises:
+        InvalidRequest: a missing file or model, or a parameter OpenAI would refuse.
+        UnsupportedModel: an unknown model id.
+        PayloadTooLarge: an upload over ``settings.max_upload_bytes``.
+    """
+    st = state(request)
+    try:
+        form = await request.form(max_files=4, max_fields=200, max_part_size=_MAX_FIELD_BYTES)
+    except AudiolabError:
+        raise
+    except Exception as exc:  # malformed multipart body
+        raise InvalidRequest(f"Could not parse the multipart form: {exc}. Send multipart/form-data with "
+                             "'file' and 'model'.", param=None, code="invalid_request") from exc
+    uploads = [v for v in form.getlist("file") if not isinstance(v, str)]
+    if not uploads:
+        raise InvalidRequest("Missing required parameter: 'file'.", param="file", code="missing_required_parameter")
+    upload = uploads[0]
+    size = upload.size if upload.size is not None else len(await upload.read())
+    if size > st.settings.max_upload_bytes:
+        raise PayloadTooLarge(f"Maximum content size limit ({st.settings.max_upload_bytes} bytes) exceeded "
+                              f"({size} bytes read).", param="file", code="file_too_large")
+    model = _text(form, "model")
+    if not model:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    spec, alias = st.registry.resolve(model, "stt")
+    if task == "translate" and (spec.engine != "whisper" or (alias is not None and alias.id != "whisper-1")):
+        raise InvalidRequest(f"The model '{model}' cannot translate: translations use whisper-1 "
+                             "(or a local whisper-* model).", param="model", code="unsupported_model")
+
+    fmt = _response_format(form, spec, alias, model, task=task)
+    temperature = _temperature(form)
+    language = (_text(form, "language") or "").strip().lower() or None
+    prompt = _text(form, "prompt") or None
+
+    fields = {"language": language}
+    if task == "transcribe":
+        fields = _transcribe_fields(form, model=model, alias=alias, fmt=fmt, prompt=prompt, language=language)
+    return SttRequest(upload=upload, model=model, spec=spec, alias=alias, response_format=fmt, prompt=prompt,
+                      temperature=temperature, **fields)
+
+
+def _transcribe_fields(form: FormData, *, model: str, alias: Alias | None, fmt: str, prompt: str | None,
+                       language: str | None) -> dict:
+    """The fields only transcriptions have, checked against what the model id allows."""
+    diarize = alias is not None and alias.id == "gpt-4o-transcribe-diarize"
+    granularities = _list(form, "timestamp_granularities")
+    bad = [g for g in granularities if g not in ("word", "segment")]
+    if bad:
+        raise InvalidRequest(f"Invalid value for 'timestamp_granularities': {bad[0]!r}. Supported values "
+                             "are: 'word' and 'segment'.", param="timestamp_granularities", code="invalid_value")
+    if granularities and (diarize or (alias is not None and not alias.timestamps)):
+        raise InvalidRequest(f"timestamp_granularities is not supported with model '{model}'.",
+                             param="timestamp_granularities", code="unsupported_parameter")
+    if granularities and fmt != "verbose_json":
+        raise InvalidRequest("timestamp_granularities[] is only supported with response_format "
+                             "'verbose_json'.", param="timestamp_granularities", code="unsupported_value")
+    include = _list(form, "include")
+    bad = [i for i in include if i != "logprobs"]
+    if bad:
+        raise InvalidRequest(f"Invalid value for 'include': {bad[0]!r}. Supported values are: 'logprobs'.",
+                             param="include", code="invalid_value")
+    if include and (alias is not None and not alias.logprobs):
+        raise InvalidRequest(f"include[]=logprobs is not supported with model '{model}'.",
+                             param="include", code="unsupported_parameter")
+    if include and fmt != "json":
+        raise InvalidRequest("include[]=logprobs is only supported with response_format 'json'.",
+                             param="include", code="unsupported_value")
+    if diarize and prompt:
+        raise InvalidRequest(f"prompt is not supported with model '{model}'.", param="prompt",
+                             code="unsupported_parameter")
+    speakers = _list(form, "known_speaker_names")
+    refs = _list(form, "known_speaker_references")
+    if len(speakers) > 4 or len(refs) > 4:
+        raise InvalidRequest("known_speaker_names and known_speaker_references take at most 4 speakers.",
+                             param="known_speaker_names" if len(speakers) > 4 else "known_speaker_references",
+                             code="array_above_max_length")
+    if len(speakers) != len(refs):
+        raise InvalidRequest("known_speaker_names and known_speaker_references must have the same length.",
+                             param="known_speaker_references", code="invalid_value")
+    candidates = _list(form, "languages")
+    if language is None and len(candidates) == 1:  # gpt-transcribe's languages[]: one candidate is the language
+        language = candidates[0].strip().lower() or None
+    return dict(
+        granularities=granularities,
+        include=include,
+        # OpenAI: "Streaming is not supported for the whisper-1 model and will be ignored."
+        stream=_bool(form, "stream") and (alias is None or alias.sse),
+        vad=_chunking(form),
+        keywords=_list(form, "keywords"),
+        speaker_names=speakers,
+        speaker_refs=refs,
+        language=language,
+    )
+
+
+def _extension(filename: str | None) -> str | None:
+    if not filename:
+        return None
+    ext = os.path.splitext(filename)[1].lower().lstrip(".")
+    return ext or None
+
+
+async def decode_upload(request: Request, req: SttRequest) -> Audio:
+    """The uploaded file as :class:`Audio`, decoded by content (off the event loop).
+
+    Raises:
+        InvalidRequest: a file name whose extension OpenAI does not accept.
+        AudioDecodeError: empty, corrupt or non-audio bytes.
+    """
+    ext = _extension(req.upload.filename)
+    if ext is not None and ext not in UPLOAD_EXTENSIONS:
+        raise InvalidRequest(f"Invalid file format. Supported formats: {list(UPLOAD_EXTENSIONS)}",
+                             param="file", code="invalid_value")
+    await req.upload.seek(0)
+    data = await req.upload.read()
+    if not data:
+        raise AudioDecodeError("The audio file is empty (0 bytes). Send a non-empty audio file.")
+    audio = await state(request).jobs.run(Audio.from_bytes, data, source=req.upload.filename or "upload")
+    if audio.duration < 0.1:
+        raise InvalidRequest(f"Audio file is too short. Minimum audio length is 0.1 seconds "
+                             f"(got {audio.duration:.3f} s).", param="file", code="audio_too_short")
+    return audio
+
+
+async def decode_references(request: Request, req: SttRequest) -> tuple[Audio, ...]:
+    """``known_speaker_references[]`` (data URLs) as :class:`Audio`, each 2 to 10 seconds long."""
+    out = []
+    for i, url in enumerate(req.speaker_refs):
+        head, _, payload = url.partition(",")
+        if not head.startswith("data:") or not head.endswith(";base64") or not payload:
+            raise InvalidRequest(f"known_speaker_references[{i}] must be a base64 data URL "
+                                 "(data:audio/wav;base64,...).", param="known_speaker_references", code="invalid_value")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            raise InvalidRequest(f"known_speaker_references[{i}] is not valid base64.",
+                                 param="known_speaker_references", code="invalid_value") from None
+        clip = await state(request).jobs.run(Audio.from_bytes, data, source=f"known_speaker_references[{i}]")
+        if not 2.0 <= clip.duration <= 10.0:
+            raise InvalidRequest(f"known_speaker_references[{i}] lasts {clip.duration:.1f} s; each sample must be "
+                                 "between 2 and 10 seconds.", param="known_speaker_references", code="invalid_value")
+        out.append(clip)
+    return tuple(out)
+
+
+def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Response:
+    """The non-streaming response in ``req.response_format``, with the engine header."""
+    headers = engine_headers(spec)
+    fmt = req.response_format
+    if fmt == "text":
+        return PlainTextResponse(formats.to_text(t), headers=headers)
+    if fmt == "srt":
+        return PlainTextResponse(formats.to_srt(t), headers=headers)
+    if fmt == "vtt":
+        return PlainTextResponse(formats.to_vtt(t), headers=headers)
+    if fmt == "verbose_json":
+        gran = req.granularities or ("segment",)
+        body = formats.to_verbose_json(t, task=task, segments="segment" in gran, words="word" in gran,
+                                       usage=task == "transcribe")
+    elif fmt == "diarized_json":
+        body = formats.to_diarized_json(t)
+    elif task == "translate":
+        body = {"text": t.text}
+    else:
+        body = formats.to_json(t, logprobs=req.logprobs, languages=_reports_languages(req))
+    return JSONResponse(body, headers=headers)
+
+
+def _reports_languages(req: SttRequest) -> bool:
+    return req.alias is not None and req.alias.id == "gpt-transcribe"
+
+
+def _sse(event: dict) -> bytes:
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+def token_counter(engine) -> Callable[[str], int]:
+    """The engine's own token count (Whisper BPE), or a word count for engines without one."""
+    return getattr(engine, "count_tokens", None) or (lambda text: len(text.split()))
+
+
+def sse_response(request: Request, req: SttRequest, parts: AsyncIterator[Transcript], *, audio: Audio,
+                 count_tokens: Callable[[str], int], diarize=None) -> StreamingResponse:
+    """``transcript.text.delta`` events as segments are decoded, then ``transcript.text.done``.
+
+    With ``diarize`` (a callable turning the final :class:`Transcript` into a speaker-labelled
+    one), ``transcript.text.segment`` events follow the deltas, as ``diarized_json`` streams do.
+    An engine error mid-stream becomes an OpenAI ``error`` event and the stream ends; a client
+    that goes away closes ``parts``, which stops the decoding.
+    """
+
+    async def events():
+        segments = []
+        lps = []
+        language = req.language or "en"
+        try:
+            async for part in parts:
+                language = part.language
+                for seg in part.segments:
+                    delta = seg.text if segments else seg.text.lstrip()
+                    segments.append(seg)
+                    if part.logprobs is not None:
+                        lps.extend(part.logprobs)
+                    if delta:
+                        seg_id = f"seg_{seg.id:03d}" if diarize is not None else None
+                        yield _sse(formats.delta_event(delta, logprobs=part.logprobs if req.logprobs else None,
+                                                       segment_id=seg_id))
+            final = Transcript(text="".join(s.text for s in segments).strip(), language=language,
+                               duration=audio.duration, segments=tuple(segments),
+                               logprobs=tuple(lps) if req.logprobs else None)
+            if diarize is not None:
+                final = await state(request).jobs.run(diarize, final)
+                for seg in final.segments:
+                    if seg.text.strip():
+                        yield _sse(formats.segment_event(seg))
+            usage = await state(request).jobs.run(
+                lambda: (count_tokens(req.prompt) if req.prompt else 0, count_tokens(final.text) if final.text else 0))
+            yield _sse(formats.done_event(final, logprobs=req.logprobs, languages=_reports_languages(req),
+                                          prompt_tokens=usage[0], output_tokens=usage[1]))
+        except AudiolabError as exc:
+            yield _sse(exc.to_openai())
+        finally:
+            await parts.aclose()
+
+    headers = {**engine_headers(req.spec), "cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,61 @@
+"""``POST /v1/audio/transcriptions``: speech to text in the language spoken, OpenAI wire-exact.
+
+Formats json, text, srt, vtt, verbose_json (segments, and words with
+``timestamp_granularities[]=word``) and diarized_json; ``include[]=logprobs``; ``stream=true``
+as server-sent ``transcript.text.delta`` / ``transcript.text.done`` events. Which model id may
+use which option is the alias table in :mod:`audiolab.server.registry`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from fastapi import APIRouter, Request
+
+from audiolab.errors import InvalidRequest
+from audiolab.server.engines.diarize import diarize as diarize_transcript
+from audiolab.server.routes import state
+from audiolab.server.routes._stt import (
+    decode_references,
+    decode_upload,
+    parse_request,
+    render,
+    sse_response,
+    token_counter,
+)
+
+router = APIRouter(prefix="/v1")
+
+# OpenAI: chunking_strategy is "Required when using gpt-4o-transcribe-diarize for inputs longer
+# than 30 seconds".
+_DIARIZE_MAX_UNCHUNKED_S = 30.0
+
+
+@router.post("/audio/transcriptions")
+async def create_transcription(request: Request):
+    st = state(request)
+    req = await parse_request(request, task="transcribe")
+    audio = await decode_upload(request, req)
+    diarize = None
+    if req.response_format == "diarized_json":
+        if req.alias is not None and audio.duration > _DIARIZE_MAX_UNCHUNKED_S and req.vad is None:
+            raise InvalidRequest(f"chunking_strategy is required for inputs longer than 30 seconds with model "
+                                 f"'{req.model}' ({audio.duration:.1f} s given). Pass chunking_strategy='auto'.",
+                                 param="chunking_strategy", code="missing_required_parameter")
+        refs = await decode_references(request, req)
+        diarize = functools.partial(diarize_transcript, audio, names=req.speaker_names, references=refs)
+    engine = await st.jobs.run(st.registry.engine_for, req.spec)
+    hotwords = " ".join(req.keywords) or None
+    options = dict(language=req.language, prompt=req.prompt, temperature=req.temperature, task="transcribe",
+                   word_timestamps="word" in req.granularities, logprobs=req.logprobs, hotwords=hotwords,
+                   vad=req.vad)
+    if req.stream:
+        # Options are checked (and the audio resampled) before the 200 goes out; decoding then
+        # runs segment by segment as the client reads.
+        parts = await st.jobs.run(functools.partial(engine.stream, audio, **options))
+        return sse_response(request, req, st.jobs.iterate(lambda: parts), audio=audio,
+                            count_tokens=token_counter(engine), diarize=diarize)
+    transcript = await st.jobs.run(functools.partial(engine.transcribe, audio, **options))
+    if diarize is not None:
+        transcript = await st.jobs.run(diarize, transcript)
+    return render(transcript, req, task="transcribe", spec=req.spec)
