@@ -31,6 +31,8 @@ __all__ = ["Lab", "connect", "resolve_backend", "local_server", "LOCAL_API_KEY"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # The local server ignores the key on loopback; the SDK requires a non-empty one.
 LOCAL_API_KEY = "audiolab-local"
+# Where a replay-only Lab "points": never dialled, and .invalid never resolves (RFC 2606).
+REPLAY_BASE_URL = "http://replay.invalid/v1"
 
 _server_lock = threading.Lock()
 _server = None
@@ -96,8 +98,10 @@ class Lab:
     Attributes:
         backend: ``"openai"``, ``"local"`` or the base URL of another OpenAI-compatible server.
         base_url: where requests go.
-        client: an ``openai.OpenAI`` for that backend.
-        aclient: an ``openai.AsyncOpenAI`` for that backend.
+        client: an ``openai.OpenAI`` for that backend; every call through it is recorded.
+        aclient: an ``openai.AsyncOpenAI`` for that backend; likewise recorded.
+        history: :class:`audiolab.history.History`, one row per call (``lab.history.frame``).
+        cache: the :class:`audiolab.cache.ResponseCache` in use, or None (``cache="off"``).
     """
 
     backend: str
@@ -105,6 +109,14 @@ class Lab:
     client: object
     aclient: object
     _key_source: str = field(default="none")
+    history: object = None
+    cache: object = None
+
+    def __post_init__(self):
+        if self.history is None:
+            from audiolab.history import History
+
+            self.history = History()
 
     def models(self) -> list[str]:
         """Ids of the models the backend serves."""
@@ -114,20 +126,51 @@ class Lab:
     def is_local(self) -> bool:
         return self.backend == "local"
 
+    @property
+    def prices(self):
+        """The :class:`audiolab.pricing.PriceTable` used for costs; assign a table, DataFrame or CSV path."""
+        return self.history.prices
+
+    @prices.setter
+    def prices(self, table) -> None:
+        self.history.prices = table
+
+    @property
+    def cost_so_far(self):
+        """The session's estimated spend (:class:`audiolab.history.SessionCost`), shown in notebooks."""
+        return self.history.cost_so_far()
+
+    def catalog(self, **options):
+        """The backend's models joined with what the SDK knows; see :func:`audiolab.catalog.catalog`."""
+        from audiolab.catalog import catalog
+
+        return catalog(self, **options)
+
+    def probe(self, **options):
+        """Which parameters the backend honours or ignores; see :func:`audiolab.probe.probe`."""
+        from audiolab.probe import probe
+
+        return probe(self, **options)
+
     def __repr__(self) -> str:
-        return f"<audiolab.Lab backend={self.backend!r} base_url={self.base_url!r} key={self._key_source}>"
+        mode = f" cache={self.cache.mode}" if self.cache is not None else ""
+        return f"<audiolab.Lab backend={self.backend!r} base_url={self.base_url!r} key={self._key_source}{mode}>"
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.is_local else "#0969da"
         what = "local backend (offline, no key)" if self.is_local else f"{self.backend}"
+        if self.cache is not None and self.cache.mode == "replay":
+            what += " (replaying the cache, no network)"
         return (
             f'<div style="font-family:sans-serif"><span style="color:{colour}">&#9679;</span> '
-            f"<b>audiolab</b> live on {html.escape(what)} &middot; <code>{html.escape(self.base_url)}</code></div>"
+            f"<b>audiolab</b> live on {html.escape(what)} &middot; <code>{html.escape(self.base_url)}</code>"
+            f" &middot; {html.escape(str(self.cost_so_far))}</div>"
         )
 
 
 def connect(backend: str | None = None, *, api_key: str | None = None, timeout: float = 120.0,
-            max_retries: int = 2, environ: Mapping[str, str] | None = None) -> Lab:
+            max_retries: int = 2, environ: Mapping[str, str] | None = None, cache: str | None = None,
+            cache_dir: str | os.PathLike | None = None, prices=None) -> Lab:
     """Connect to a backend and return a :class:`Lab`.
 
     Args:
@@ -136,6 +179,11 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
             printed or stored outside the SDK client.
         timeout: per-request timeout in seconds.
         max_retries: the SDK's retries on 429, 5xx and connection errors.
+        cache: ``"off"``, ``"readwrite"`` or ``"replay"`` (default: ``AUDIOLAB_CACHE`` or
+            ``"off"``). In ``"replay"`` nothing leaves the process: no key is needed and the
+            local server is not started; a request the cache lacks raises ``CacheMiss``.
+        cache_dir: the cache folder (default: ``AUDIOLAB_CACHE_DIR`` or ``./audiolab-cache``).
+        prices: a price table, DataFrame or CSV path for costs (default: the bundled table).
 
     Raises:
         MissingAPIKey: ``backend="openai"`` and no key.
@@ -143,10 +191,23 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     """
     import openai
 
+    from audiolab.cache import ResponseCache
+    from audiolab.history import History
+
     env = os.environ if environ is None else environ
     choice = resolve_backend(backend, environ=env)
     key = api_key or env.get("OPENAI_API_KEY")
-    if choice == "openai":
+    mode = (cache or env.get("AUDIOLAB_CACHE") or "off").strip().lower()
+    response_cache = None
+    if mode != "off":
+        response_cache = ResponseCache(cache_dir or env.get("AUDIOLAB_CACHE_DIR") or "audiolab-cache", mode=mode)
+    replay = response_cache is not None and response_cache.mode == "replay"
+    if replay and choice == "local":
+        # Replaying needs no server: the address is never dialled (.invalid never resolves).
+        base_url, key, source = REPLAY_BASE_URL, LOCAL_API_KEY, "none (replay)"
+    elif replay and choice == "openai" and not key:
+        base_url, key, source = OPENAI_BASE_URL, LOCAL_API_KEY, "none (replay)"
+    elif choice == "openai":
         if not key:
             raise MissingAPIKey(
                 "backend='openai' needs an API key: set OPENAI_API_KEY in your environment "
@@ -159,6 +220,32 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     else:
         base_url = choice
         key, source = (key, "argument" if api_key else "OPENAI_API_KEY") if key else (LOCAL_API_KEY, "none")
-    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
-    aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
-    return Lab(backend=choice, base_url=base_url, client=client, aclient=aclient, _key_source=source)
+    history = History()
+    if prices is not None:
+        history.prices = prices
+    client, aclient = _instrumented_clients(openai, key=key, base_url=base_url, timeout=timeout,
+                                            max_retries=max_retries, history=history, backend=choice,
+                                            cache=response_cache)
+    return Lab(backend=choice, base_url=base_url, client=client, aclient=aclient, _key_source=source,
+               history=history, cache=response_cache)
+
+
+def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, history, backend, cache):
+    """SDK clients whose every request goes through audiolab's instrumented transport."""
+    import httpx2
+
+    from audiolab.transport import AsyncInstrumentedTransport, InstrumentedTransport, instrument_realtime
+
+    base_path = httpx2.URL(base_url).path
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's defaults
+    sync_t = InstrumentedTransport(httpx2.HTTPTransport(limits=limits), history=history, backend=backend,
+                                   cache=cache, base_path=base_path)
+    async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits), history=history,
+                                         backend=backend, cache=cache, base_path=base_path)
+    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                           http_client=openai.DefaultHttpxClient(transport=sync_t, timeout=timeout))
+    aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                                 http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout))
+    for c in (client, aclient):
+        instrument_realtime(c, history=history, backend=backend, cache=cache)
+    return client, aclient
