@@ -123,12 +123,18 @@ def check_sr(sr: Any, *, error: Any = InvalidRequest) -> int:
     return int(sr)
 
 
-def decode(data: bytes, fmt: str | None = None, *, sr: int | None = None) -> tuple[np.ndarray, int]:
+def decode(data: bytes, fmt: str | None = None, *, sr: int | None = None,
+           max_samples: int | None = None) -> tuple[np.ndarray, int]:
     """Decode ``data`` to (float32 or int16 samples, rate); ``fmt="pcm"`` means raw s16le mono.
+
+    ``max_samples`` bounds the decoded size (frames x channels) while decoding, so that a small
+    compressed file cannot expand into gigabytes (a FLAC of silence is ~700 times smaller than
+    its samples).
 
     Raises:
         AudioDecodeError: empty, truncated, corrupt or non-audio bytes; the message gives the
             size and what the bytes look like.
+        InvalidRequest: more than ``max_samples`` decoded samples (code ``audio_too_long``).
     """
     if not data:
         raise AudioDecodeError("Could not decode 0 bytes of audio: the input is empty.")
@@ -144,12 +150,16 @@ def decode(data: bytes, fmt: str | None = None, *, sr: int | None = None) -> tup
     samples = None
     if kind in _SOUNDFILE_KINDS:
         try:
-            samples, rate = _decode_soundfile(data)
+            samples, rate = _decode_soundfile(data, max_samples)
+        except _TooLong:
+            raise
         except Exception as exc:  # libsndfile refused: FFmpeg gets a try before we give up
             reasons.append(_reason(exc))
     if samples is None:
         try:
-            samples, rate = _decode_av(data, _AV_DEMUXER.get(kind) or _AV_DEMUXER.get(fmt or ""))
+            samples, rate = _decode_av(data, _AV_DEMUXER.get(kind) or _AV_DEMUXER.get(fmt or ""), max_samples)
+        except _TooLong:
+            raise
         except Exception as exc:
             reasons.append(_reason(exc))
             raise _error(data, kind, "; ".join(dict.fromkeys(reasons))) from exc
@@ -208,14 +218,28 @@ def _reason(exc: Exception) -> str:
     return str(text).strip().rstrip(".") or type(exc).__name__
 
 
-def _decode_soundfile(data: bytes) -> tuple[np.ndarray, int]:
+class _TooLong(InvalidRequest):
+    def __init__(self, limit: int):
+        super().__init__(f"The audio decodes to more than {limit} samples (frames x channels), more than this "
+                         "server accepts in one request. Send a shorter clip, or split it.",
+                         param="file", code="audio_too_long")
+
+
+def _decode_soundfile(data: bytes, max_samples: int | None = None) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
-    return samples, int(rate)
+    if max_samples is None:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+        return samples, int(rate)
+    with sf.SoundFile(io.BytesIO(data)) as fh:
+        limit = max_samples // max(fh.channels, 1)
+        samples = fh.read(frames=limit + 1, dtype="float32", always_2d=False)  # allocates <= limit + 1 frames
+        if samples.shape[0] > limit:
+            raise _TooLong(max_samples)
+        return samples, int(fh.samplerate)
 
 
-def _decode_av(data: bytes, demuxer: str | None) -> tuple[np.ndarray, int]:
+def _decode_av(data: bytes, demuxer: str | None, max_samples: int | None = None) -> tuple[np.ndarray, int]:
     """The first audio stream, through FFmpeg, as float32 (n,) or (n, ch)."""
     import av
 
@@ -228,12 +252,15 @@ def _decode_av(data: bytes, demuxer: str | None) -> tuple[np.ndarray, int]:
     with container:
         if not container.streams.audio:
             raise ValueError(f"the {container.format.name} file holds no audio stream")
-        resampler, chunks, rate, channels = None, [], 0, 1
+        resampler, chunks, rate, channels, total = None, [], 0, 1, 0
         for frame in container.decode(container.streams.audio[0]):
             if resampler is None:
                 rate, channels = frame.sample_rate, len(frame.layout.channels)
                 resampler = av.AudioResampler(format="flt", layout=frame.layout, rate=rate)
             chunks += [out.to_ndarray().reshape(-1, channels) for out in resampler.resample(frame)]
+            total += frame.samples * channels
+            if max_samples is not None and total > max_samples:
+                raise _TooLong(max_samples)
         if resampler is None:
             raise ValueError("no audio frames could be decoded")
         chunks += [out.to_ndarray().reshape(-1, channels) for out in resampler.resample(None)]

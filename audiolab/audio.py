@@ -161,7 +161,7 @@ class Audio:
     @classmethod
     def from_bytes(cls, data: bytes, format: str | None = None, *, sr: int | None = None,
                    source: str | None = None, text: str | None = None,
-                   meta: Mapping[str, Any] | None = None) -> Audio:
+                   meta: Mapping[str, Any] | None = None, max_samples: int | None = None) -> Audio:
         """Decode an encoded file held in memory (an upload, an OpenAI response body).
 
         The container is sniffed from the bytes, so ``format`` is only a hint, except
@@ -172,11 +172,14 @@ class Audio:
             data: the encoded bytes.
             format: ``"pcm"`` for raw PCM; otherwise an optional hint such as ``"mp3"``.
             sr: sample rate of raw ``pcm`` data; only valid with ``format="pcm"``.
+            max_samples: refuse audio that decodes to more samples (frames x channels) than
+                this, checked while decoding (the server bounds uploads with it).
 
         Raises:
             AudioDecodeError: empty, truncated, corrupt or non-audio bytes. The message says
                 how many bytes arrived and what they look like.
-            InvalidRequest: an unknown ``format`` name, or ``sr`` without ``format="pcm"``.
+            InvalidRequest: an unknown ``format`` name, ``sr`` without ``format="pcm"``, or
+                more than ``max_samples`` samples (code ``audio_too_long``).
 
         Example:
             >>> clip = Audio.from_bytes(open("speech.mp3", "rb").read())        # doctest: +SKIP
@@ -189,7 +192,7 @@ class Audio:
         if sr is not None and fmt != "pcm":
             raise InvalidRequest("sr= only applies to format='pcm' (other formats carry their rate).",
                                  param="sr")
-        samples, rate = _codecs.decode(bytes(data), fmt, sr=sr)
+        samples, rate = _codecs.decode(bytes(data), fmt, sr=sr, max_samples=max_samples)
         return cls(samples, rate, source=source, text=text, meta=meta or {})
 
     # ---- properties ---------------------------------------------------------------------

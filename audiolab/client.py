@@ -17,10 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import html
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -99,7 +101,9 @@ class Lab:
         backend: ``"openai"``, ``"local"`` or the base URL of another OpenAI-compatible server.
         base_url: where requests go.
         client: an ``openai.OpenAI`` for that backend; every call through it is recorded.
-        aclient: an ``openai.AsyncOpenAI`` for that backend; likewise recorded.
+        aclient: an ``openai.AsyncOpenAI`` for that backend; likewise recorded. Connection
+            pools belong to one event loop, so each running loop gets its own client (cached for
+            that loop); read outside any loop, it is a new client each time.
         history: :class:`audiolab.history.History`, one row per call (``lab.history.frame``).
         cache: the :class:`audiolab.cache.ResponseCache` in use, or None (``cache="off"``).
     """
@@ -107,16 +111,32 @@ class Lab:
     backend: str
     base_url: str
     client: object
-    aclient: object
+    _aclient_factory: object
     _key_source: str = field(default="none")
     history: object = None
     cache: object = None
+    _aclients: object = field(default_factory=weakref.WeakKeyDictionary)
 
     def __post_init__(self):
         if self.history is None:
             from audiolab.history import History
 
             self.history = History()
+
+    @property
+    def aclient(self):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._aclient_factory()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._aclients[loop] = self._aclient_factory()
+        return client
+
+    def fresh_aclient(self):
+        """A new ``openai.AsyncOpenAI`` with its own connection pool, instrumented like ``aclient``."""
+        return self._aclient_factory()
 
     def models(self) -> list[str]:
         """Ids of the models the backend serves."""
@@ -223,15 +243,15 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     history = History()
     if prices is not None:
         history.prices = prices
-    client, aclient = _instrumented_clients(openai, key=key, base_url=base_url, timeout=timeout,
-                                            max_retries=max_retries, history=history, backend=choice,
-                                            cache=response_cache)
-    return Lab(backend=choice, base_url=base_url, client=client, aclient=aclient, _key_source=source,
-               history=history, cache=response_cache)
+    client, aclient_factory = _instrumented_clients(openai, key=key, base_url=base_url, timeout=timeout,
+                                                    max_retries=max_retries, history=history, backend=choice,
+                                                    cache=response_cache)
+    return Lab(backend=choice, base_url=base_url, client=client, _aclient_factory=aclient_factory,
+               _key_source=source, history=history, cache=response_cache)
 
 
 def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, history, backend, cache):
-    """SDK clients whose every request goes through audiolab's instrumented transport."""
+    """A sync SDK client and an async-client factory, every request through the instrumented transport."""
     import httpx2
 
     from audiolab.transport import AsyncInstrumentedTransport, InstrumentedTransport, instrument_realtime
@@ -240,12 +260,15 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's defaults
     sync_t = InstrumentedTransport(httpx2.HTTPTransport(limits=limits), history=history, backend=backend,
                                    cache=cache, base_path=base_path)
-    async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits), history=history,
-                                         backend=backend, cache=cache, base_path=base_path)
     client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                            http_client=openai.DefaultHttpxClient(transport=sync_t, timeout=timeout))
-    aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                                 http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout))
-    for c in (client, aclient):
-        instrument_realtime(c, history=history, backend=backend, cache=cache)
-    return client, aclient
+    instrument_realtime(client, history=history, backend=backend, cache=cache)
+
+    def make_aclient():
+        async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits), history=history,
+                                             backend=backend, cache=cache, base_path=base_path)
+        aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                                     http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout))
+        return instrument_realtime(aclient, history=history, backend=backend, cache=cache)
+
+    return client, make_aclient

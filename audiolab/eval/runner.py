@@ -131,16 +131,12 @@ class _DiskCache:
             self._torn = False
 
 
-def _client(aclient: Any):
-    """A copy of the SDK client with its own connection pool (safe on this event loop) and no SDK retries."""
-    try:
-        import openai
-
-        if isinstance(aclient, openai.AsyncOpenAI):
-            return aclient.copy(max_retries=0, http_client=openai.DefaultAsyncHttpxClient()), True
-    except Exception:  # noqa: BLE001 - a duck-typed client: use it as is
-        pass
-    return aclient, False
+def _client(lab: Any):
+    """A client with its own connection pool (safe on this event loop) and no SDK retries (we retry)."""
+    fresh = getattr(lab, "fresh_aclient", None)
+    if fresh is not None:  # an audiolab Lab: keeps its history, response cache and replay mode
+        return fresh().with_options(max_retries=0), True
+    return lab.aclient, False
 
 
 async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models: Sequence[str],
@@ -176,7 +172,7 @@ async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="evaluate", unit="cell")
-    client, own = _client(lab.aclient) if todo else (None, False)
+    client, own = _client(lab) if todo else (None, False)
     sem = asyncio.Semaphore(max(1, int(concurrency)))
     prepared: dict[tuple[str, str], asyncio.Future] = {}
     uses: dict[tuple[str, str], int] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
@@ -72,15 +73,44 @@ class JobRunner:
             self.waiting -= 1
         self.running += 1
         it = None
+        step = threading.Lock()  # held by the worker thread while it advances the iterator
+
+        def advance():
+            with step:
+                return next(it, _DONE)
+
         try:
             it = await anyio.to_thread.run_sync(make_iter)
             while True:
-                item = await anyio.to_thread.run_sync(next, it, _DONE)
+                item = await anyio.to_thread.run_sync(advance)
                 if item is _DONE:
                     break
                 yield item
         finally:
-            if it is not None and hasattr(it, "close"):
-                it.close()
-            self.running -= 1
-            self._sem.release()
+            try:
+                if it is not None and hasattr(it, "close"):
+                    _close_when_idle(it, step)
+            finally:
+                self.running -= 1
+                self._sem.release()
+
+
+def _close_when_idle(it, step: threading.Lock) -> None:
+    """Close ``it`` now, or right after the step a worker thread is running in it.
+
+    A cancelled task (``task.cancel()``, a disconnect) abandons its worker thread instead of
+    waiting for it; closing a generator that is still executing there would raise and leave it
+    suspended, holding whatever it holds (the LLM's lock), until garbage collection.
+    """
+    if step.acquire(blocking=False):
+        try:
+            it.close()
+        finally:
+            step.release()
+        return
+
+    def close_later():
+        with step:
+            it.close()
+
+    threading.Thread(target=close_later, name="jobs-close", daemon=True).start()

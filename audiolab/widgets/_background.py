@@ -73,34 +73,22 @@ async def _call(make: Callable[[], Awaitable[T]]) -> T:
 
 @contextlib.asynccontextmanager
 async def scoped_client(lab) -> AsyncIterator[Any]:
-    """A copy of ``lab.aclient`` with its own connection pool, closed on exit.
+    """A client for ``lab`` with its own connection pool, closed on exit.
 
-    The copy keeps the key, base URL, timeout and retries, and, when ``lab.aclient`` goes
-    through audiolab's instrumented transport, the same history, response cache (so replay
-    mode keeps working offline) and base path: only the pool of connections is new.
+    An audiolab ``Lab`` makes it with ``fresh_aclient()``, so history, the response cache and
+    replay mode carry over; any other object with an ``aclient`` gets a plain copy.
     """
-    import openai
+    fresh = getattr(lab, "fresh_aclient", None)
+    if fresh is not None:
+        client = fresh()
+    else:
+        import openai
 
-    client = lab.aclient.copy(http_client=openai.DefaultAsyncHttpxClient(transport=_fresh_transport(lab.aclient)))
+        client = lab.aclient.copy(http_client=openai.DefaultAsyncHttpxClient())
     try:
         yield client
     finally:
         await client.close()
-
-
-def _fresh_transport(aclient):
-    """A twin of the client's instrumented transport over a new connection pool, or None (httpx default)."""
-    try:
-        from audiolab.transport import AsyncInstrumentedTransport
-    except ImportError:  # pragma: no cover - the transport module ships with the kit
-        return None
-    current = getattr(getattr(aclient, "_client", None), "_transport", None)
-    if not isinstance(current, AsyncInstrumentedTransport):
-        return None
-    import httpx2
-
-    return AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(), history=current.history,
-                                      backend=current.backend, cache=current.cache, base_path=current.base_path)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -102,53 +102,54 @@ function makeEngine(model) {
   return st;
 }
 
-const engines = new WeakMap();
+// anywidget hands initialize() and render() different proxies of one model, so a WeakMap keyed
+// by model never matches; a default export that is a function is called once per model instead.
+export default () => {
+  let eng = null;
+  return {
+    initialize({ model }) {
+      eng = makeEngine(model);
+      return () => eng.dispose();
+    },
 
-export default {
-  initialize({ model }) {
-    const eng = makeEngine(model);
-    engines.set(model, eng);
-    return () => eng.dispose();
-  },
+    render({ model, el }) {
+      const root = document.createElement("div");
+      root.className = "audiolab-player";
+      const enable = document.createElement("button");
+      enable.type = "button";
+      enable.textContent = "🔊 Enable audio";
+      const stop = document.createElement("button");
+      stop.type = "button";
+      stop.textContent = "■ Stop";
+      const info = document.createElement("span");
+      info.className = "alp-info";
+      root.append(enable, stop, info);
+      el.appendChild(root);
 
-  render({ model, el }) {
-    const eng = engines.get(model);
-    const root = document.createElement("div");
-    root.className = "audiolab-player";
-    const enable = document.createElement("button");
-    enable.type = "button";
-    enable.textContent = "🔊 Enable audio";
-    const stop = document.createElement("button");
-    stop.type = "button";
-    stop.textContent = "■ Stop";
-    const info = document.createElement("span");
-    info.className = "alp-info";
-    root.append(enable, stop, info);
-    el.appendChild(root);
+      enable.addEventListener("click", () => eng.enable());
+      stop.addEventListener("click", () => { eng.stop(); model.send({ type: "stopped" }); });
 
-    enable.addEventListener("click", () => eng.enable());
-    stop.addEventListener("click", () => { eng.stop(); model.send({ type: "stopped" }); });
-
-    function update() {
-      const on = model.get("enabled") && eng.ctx && eng.ctx.state === "running";
-      enable.style.display = on ? "none" : "";
-      const sr = model.get("sample_rate") || 24000;
-      const parts = [];
-      if (!on && eng.queue.length) parts.push(`${eng.queue.length} chunk(s) waiting: click Enable audio`);
-      parts.push(`${(eng.received / sr).toFixed(2)} s received`);
-      const ttfa = model.get("ttfa_ms"), ttfb = model.get("ttfb_ms");
-      if (ttfa >= 0) parts.push(`first audio ${ttfa} ms`);
-      if (ttfb >= 0) parts.push(`first byte ${ttfb} ms`);
-      if (eng.playing) parts.push("▶ playing");
-      info.textContent = parts.join(" · ");
-    }
-    eng.listeners.add(update);
-    const traits = ["enabled", "ttfa_ms", "ttfb_ms", "sample_rate"];
-    traits.forEach((t) => model.on(`change:${t}`, update));
-    update();
-    return () => {
-      eng.listeners.delete(update);
-      traits.forEach((t) => model.off(`change:${t}`, update));
-    };
-  },
+      function update() {
+        const on = model.get("enabled") && eng.ctx && eng.ctx.state === "running";
+        enable.style.display = on ? "none" : "";
+        const sr = model.get("sample_rate") || 24000;
+        const parts = [];
+        if (!on && eng.queue.length) parts.push(`${eng.queue.length} chunk(s) waiting: click Enable audio`);
+        parts.push(`${(eng.received / sr).toFixed(2)} s received`);
+        const ttfa = model.get("ttfa_ms"), ttfb = model.get("ttfb_ms");
+        if (ttfa >= 0) parts.push(`first audio ${ttfa} ms`);
+        if (ttfb >= 0) parts.push(`first byte ${ttfb} ms`);
+        if (eng.playing) parts.push("▶ playing");
+        info.textContent = parts.join(" · ");
+      }
+      eng.listeners.add(update);
+      const traits = ["enabled", "ttfa_ms", "ttfb_ms", "sample_rate"];
+      traits.forEach((t) => model.on(`change:${t}`, update));
+      update();
+      return () => {
+        eng.listeners.delete(update);
+        traits.forEach((t) => model.off(`change:${t}`, update));
+      };
+    },
+  };
 };

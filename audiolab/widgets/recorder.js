@@ -163,8 +163,6 @@ function makeCapture(model) {
   return state;
 }
 
-const captures = new WeakMap();
-
 function h(tag, attrs = {}, text = "") {
   const e = document.createElement(tag);
   Object.entries(attrs).forEach(([k, v]) => e.setAttribute(k, v));
@@ -172,66 +170,69 @@ function h(tag, attrs = {}, text = "") {
   return e;
 }
 
-export default {
-  initialize({ model }) {
-    const cap = makeCapture(model);
-    captures.set(model, cap);
-    return () => cap.dispose();
-  },
+// anywidget hands initialize() and render() different proxies of one model, so a WeakMap keyed
+// by model never matches; a default export that is a function is called once per model instead.
+export default () => {
+  let cap = null;
+  return {
+    initialize({ model }) {
+      cap = makeCapture(model);
+      return () => cap.dispose();
+    },
 
-  render({ model, el }) {
-    const cap = captures.get(model);
-    const root = h("div", { class: "audiolab-recorder" });
-    const row = h("div", { class: "alr-row" });
-    const button = h("button", { class: "alr-button", type: "button" }, "● Record");
-    const clock = h("span", { class: "alr-clock" }, "0:00.0");
-    const meterBox = h("div", { class: "alr-meter", title: "input level (peak)" });
-    const meterBar = h("div", { class: "alr-meter-bar" });
-    meterBox.appendChild(meterBar);
-    const status = h("span", { class: "alr-status" });
-    row.append(button, clock, meterBox, status);
-    const take = h("div", { class: "alr-row alr-take" });
-    const player = h("audio", { controls: "" });
-    const use = h("button", { class: "alr-use", type: "button" }, "✓ Use this take");
-    take.append(player, use);
-    const error = h("div", { class: "alr-error", role: "alert" });
-    const note = h("div", { class: "alr-note" });
-    root.append(row, take, error, note);
-    el.appendChild(root);
+    render({ model, el }) {
+      const root = h("div", { class: "audiolab-recorder" });
+      const row = h("div", { class: "alr-row" });
+      const button = h("button", { class: "alr-button", type: "button" }, "● Record");
+      const clock = h("span", { class: "alr-clock" }, "0:00.0");
+      const meterBox = h("div", { class: "alr-meter", title: "input level (peak)" });
+      const meterBar = h("div", { class: "alr-meter-bar" });
+      meterBox.appendChild(meterBar);
+      const status = h("span", { class: "alr-status" });
+      row.append(button, clock, meterBox, status);
+      const take = h("div", { class: "alr-row alr-take" });
+      const player = h("audio", { controls: "" });
+      const use = h("button", { class: "alr-use", type: "button" }, "✓ Use this take");
+      take.append(player, use);
+      const error = h("div", { class: "alr-error", role: "alert" });
+      const note = h("div", { class: "alr-note" });
+      root.append(row, take, error, note);
+      el.appendChild(root);
 
-    button.addEventListener("click", () => (cap.recording ? cap.stop() : cap.start()));
-    use.addEventListener("click", () => model.send({ type: "use" }));
+      button.addEventListener("click", () => (cap.recording ? cap.stop() : cap.start()));
+      use.addEventListener("click", () => model.send({ type: "use" }));
 
-    let shownUrl = null;
-    function update() {
-      const webrtc = model.get("engine") !== "worklet";
-      row.style.display = webrtc ? "none" : "";
-      note.textContent = webrtc ? "Record with the ipywebrtc recorder above; the take appears here." : "";
-      button.textContent = cap.recording ? "■ Stop" : "● Record";
-      button.classList.toggle("alr-recording", cap.recording);
-      const secs = cap.recording ? (performance.now() - cap.t0) / 1000 : model.get("duration");
-      clock.textContent = fmtTime(secs || 0);
-      const db = cap.level > 0 ? 20 * Math.log10(cap.level) : -60;
-      const pct = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
-      meterBar.style.width = `${pct}%`;
-      meterBar.classList.toggle("alr-clip", cap.level >= 0.99);
-      status.textContent = model.get("status");
-      error.textContent = model.get("error");
-      error.style.display = model.get("error") ? "" : "none";
-      if (cap.takeUrl !== shownUrl) {
-        shownUrl = cap.takeUrl;
-        if (shownUrl) player.src = shownUrl; else player.removeAttribute("src");
+      let shownUrl = null;
+      function update() {
+        const webrtc = model.get("engine") !== "worklet";
+        row.style.display = webrtc ? "none" : "";
+        note.textContent = webrtc ? "Record with the ipywebrtc recorder above; the take appears here." : "";
+        button.textContent = cap.recording ? "■ Stop" : "● Record";
+        button.classList.toggle("alr-recording", cap.recording);
+        const secs = cap.recording ? (performance.now() - cap.t0) / 1000 : model.get("duration");
+        clock.textContent = fmtTime(secs || 0);
+        const db = cap.level > 0 ? 20 * Math.log10(cap.level) : -60;
+        const pct = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
+        meterBar.style.width = `${pct}%`;
+        meterBar.classList.toggle("alr-clip", cap.level >= 0.99);
+        status.textContent = model.get("status");
+        error.textContent = model.get("error");
+        error.style.display = model.get("error") ? "" : "none";
+        if (cap.takeUrl !== shownUrl) {
+          shownUrl = cap.takeUrl;
+          if (shownUrl) player.src = shownUrl; else player.removeAttribute("src");
+        }
+        take.style.display = shownUrl ? "" : "none";
+        use.textContent = model.get("used") ? "✓ Take in use" : "✓ Use this take";
       }
-      take.style.display = shownUrl ? "" : "none";
-      use.textContent = model.get("used") ? "✓ Take in use" : "✓ Use this take";
-    }
-    cap.listeners.add(update);
-    const traits = ["status", "error", "duration", "used", "engine"];
-    traits.forEach((t) => model.on(`change:${t}`, update));
-    update();
-    return () => {
-      cap.listeners.delete(update);
-      traits.forEach((t) => model.off(`change:${t}`, update));
-    };
-  },
+      cap.listeners.add(update);
+      const traits = ["status", "error", "duration", "used", "engine"];
+      traits.forEach((t) => model.on(`change:${t}`, update));
+      update();
+      return () => {
+        cap.listeners.delete(update);
+        traits.forEach((t) => model.off(`change:${t}`, update));
+      };
+    },
+  };
 };

@@ -123,6 +123,7 @@ class ChatDelta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tool_calls: tuple = field(default=())
+    logprobs: tuple = field(default=())  # per-token records (engines.llm.TokenChoice) when asked for
 
 
 @runtime_checkable

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 
 from fastapi import FastAPI, Request
 
-__all__ = ["include_all", "ENGINE_HEADER", "engine_headers", "state"]
+__all__ = ["include_all", "ENGINE_HEADER", "engine_headers", "state", "loads_strict", "decode_audio",
+           "MAX_DECODED_SAMPLES", "MAX_AUDIO_SECONDS"]
 
 ENGINE_HEADER = "x-audiolab-engine"
 
@@ -18,6 +20,53 @@ _RESOURCES = ("health", "models", "speech", "transcriptions", "translations", "c
 def engine_headers(spec) -> dict[str, str]:
     """The response header that names the engine (and local model) that served a request."""
     return {ENGINE_HEADER: f"{spec.engine}/{spec.id}"}
+
+
+def loads_strict(raw: bytes | str):
+    """``json.loads`` that also refuses what would crash later: nesting deeper than Python's
+    recursion limit, and lone UTF-16 surrogates (``"\\ud800"``), which no engine can encode.
+
+    Raises:
+        ValueError: the text is not JSON, or is one of the above.
+    """
+    try:
+        value = json.loads(raw)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("JSON string holds a lone surrogate") from None
+    return value
+
+
+#: Bounds on one decoded upload, so that a small file cannot become gigabytes of samples (a FLAC
+#: of silence is ~700x smaller than its samples) or hours of audio (a wav header saying 1 Hz).
+MAX_DECODED_SAMPLES = 2**27  # frames x channels: 512 MiB as float32, ~70 min of 16 kHz stereo
+MAX_AUDIO_SECONDS = 2 * 3600
+
+
+def decode_audio(data: bytes, format: str | None = None, *, source: str | None = None, param: str = "file"):
+    """Decode uploaded bytes as :class:`~audiolab.audio.Audio` within the bounds above (blocking).
+
+    Raises:
+        AudioDecodeError: bytes that are not decodable audio.
+        InvalidRequest: audio over :data:`MAX_DECODED_SAMPLES` or :data:`MAX_AUDIO_SECONDS`
+            (code ``audio_too_long``).
+    """
+    from audiolab.audio import Audio
+    from audiolab.errors import InvalidRequest
+
+    try:
+        audio = Audio.from_bytes(data, format, source=source, max_samples=MAX_DECODED_SAMPLES)
+    except InvalidRequest as exc:
+        if exc.code == "audio_too_long":
+            exc.param = param
+        raise
+    if audio.duration > MAX_AUDIO_SECONDS:
+        raise InvalidRequest(f"The audio lasts {audio.duration:.0f} s (at {audio.sr} Hz); this server accepts at "
+                             f"most {MAX_AUDIO_SECONDS} s in one request. Send a shorter clip, or split it.",
+                             param=param, code="audio_too_long")
+    return audio
 
 
 def state(request: Request):

@@ -8,6 +8,7 @@ The SDK sends arrays as ``include[]=logprobs`` and objects as ``chunking_strateg
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,7 +23,7 @@ from audiolab.errors import AudiolabError, AudioDecodeError, InvalidRequest, Pay
 from audiolab.server import formats
 from audiolab.server.engines import Transcript
 from audiolab.server.registry import STT_ALL_FORMATS, Alias, ModelSpec
-from audiolab.server.routes import engine_headers, state
+from audiolab.server.routes import decode_audio, engine_headers, state
 
 __all__ = [
     "UPLOAD_EXTENSIONS",
@@ -297,7 +298,7 @@ async def decode_upload(request: Request, req: SttRequest) -> Audio:
     data = await req.upload.read()
     if not data:
         raise AudioDecodeError("The audio file is empty (0 bytes). Send a non-empty audio file.")
-    audio = await state(request).jobs.run(Audio.from_bytes, data, source=req.upload.filename or "upload")
+    audio = await state(request).jobs.run(decode_audio, data, source=req.upload.filename or "upload")
     if audio.duration < 0.1:
         raise InvalidRequest(f"Audio file is too short. Minimum audio length is 0.1 seconds "
                              f"(got {audio.duration:.3f} s).", param="file", code="audio_too_short")
@@ -317,7 +318,8 @@ async def decode_references(request: Request, req: SttRequest) -> tuple[Audio, .
         except ValueError:
             raise InvalidRequest(f"known_speaker_references[{i}] is not valid base64.",
                                  param="known_speaker_references", code="invalid_value") from None
-        clip = await state(request).jobs.run(Audio.from_bytes, data, source=f"known_speaker_references[{i}]")
+        clip = await state(request).jobs.run(functools.partial(
+            decode_audio, data, source=f"known_speaker_references[{i}]", param="known_speaker_references"))
         if not 2.0 <= clip.duration <= 10.0:
             raise InvalidRequest(f"known_speaker_references[{i}] lasts {clip.duration:.1f} s; each sample must be "
                                  "between 2 and 10 seconds.", param="known_speaker_references", code="invalid_value")
