@@ -38,16 +38,7 @@ from audiolab.eval.datasets import Dataset, Utterance, synthetic_speech
 from audiolab.eval.metrics import score
 from audiolab.eval.perturb import CLEAN, Condition
 
-__all__ = ["evaluate", "aevaluate", "round_trip", "PRICE_PER_MINUTE", "COLUMNS", "cell_key", "clear_memory_cache"]
-
-#: Published list prices in USD per audio minute (OpenAI pricing page, 2025); an estimate only.
-PRICE_PER_MINUTE = {
-    "whisper-1": 0.006,
-    "gpt-4o-transcribe": 0.006,
-    "gpt-4o-mini-transcribe": 0.003,
-    "gpt-4o-mini-transcribe-2025-12-15": 0.003,
-    "gpt-4o-transcribe-diarize": 0.006,
-}
+__all__ = ["evaluate", "aevaluate", "round_trip", "COLUMNS", "cell_key", "clear_memory_cache"]
 
 COLUMNS = ["clip_id", "model", "condition", "reference", "hypothesis", "wer", "substitutions", "deletions",
            "insertions", "hits", "ref_words", "audio_seconds", "latency_s", "cost_usd", "synthetic", "error",
@@ -77,12 +68,12 @@ def cell_key(*, backend: str, clip_id: str, audio_digest: str, model: str, condi
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _cost(backend: str, model: str, seconds: float) -> float:
-    if backend == "local":
-        return 0.0
-    if backend == "openai" and model in PRICE_PER_MINUTE:
-        return PRICE_PER_MINUTE[model] * seconds / 60.0
-    return float("nan")
+def _cost(lab: Any, backend: str, model: str, seconds: float) -> float:
+    """Estimated USD for ``seconds`` of audio, from the lab's price table (NaN when unknown)."""
+    from audiolab.pricing import load_prices
+
+    table = getattr(lab, "prices", None) or load_prices()
+    return table.cost(backend=backend, model=model, quantities={"minutes": seconds / 60.0}).usd
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -218,7 +209,7 @@ async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models:
                     rec["latency_s"] = time.perf_counter() - t0
                     break
             rec["hypothesis"] = resp if isinstance(resp, str) else getattr(resp, "text", str(resp))
-            rec["cost_usd"] = _cost(backend, model, seconds)
+            rec["cost_usd"] = _cost(lab, backend, model, seconds)
             cache.put(rec)
             rec = {**rec, "cached": False}
         except asyncio.CancelledError:
