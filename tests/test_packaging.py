@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -14,11 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _pyproject_requirements() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"])
-    for group in ("local", "dev"):
-        reqs += project["optional-dependencies"][group]
-    return reqs
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from environment import requirements
+    finally:
+        sys.path.pop(0)
+    return requirements()
 
 
 def test_environment_yml_matches_pyproject():

@@ -7,6 +7,7 @@ Past the queue bound a request gets :class:`~audiolab.errors.RateLimited` (429 w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -37,16 +38,14 @@ class JobRunner:
         self.waiting = 0
         self.running = 0
 
-    def _admit(self) -> None:
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        """Hold one of the ``max_concurrency`` slots; refuse with 429 when the queue is full."""
         if self.waiting >= self.max_queue:
             raise RateLimited(
                 f"The local server is busy ({self.running} running, {self.waiting} queued). Retry shortly.",
                 retry_after=max(1.0, self.waiting / max(1, self.max_concurrency)),
             )
-
-    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
-        """``fn(*args, **kwargs)`` in a worker thread, once a slot is free."""
-        self._admit()
         self.waiting += 1
         try:
             await self._sem.acquire()
@@ -54,10 +53,15 @@ class JobRunner:
             self.waiting -= 1
         self.running += 1
         try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+            yield
         finally:
             self.running -= 1
             self._sem.release()
+
+    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, once a slot is free."""
+        async with self.slot():
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     async def iterate(self, make_iter: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Items of a blocking iterator, each produced in a worker thread, holding one slot.
@@ -65,52 +69,14 @@ class JobRunner:
         If the consumer stops early (client disconnected), the iterator is closed and the slot
         is released: nothing keeps running.
         """
-        self._admit()
-        self.waiting += 1
-        try:
-            await self._sem.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        it = None
-        step = threading.Lock()  # held by the worker thread while it advances the iterator
-
-        def advance():
-            with step:
-                return next(it, _DONE)
-
-        try:
+        async with self.slot():
             it = await anyio.to_thread.run_sync(make_iter)
-            while True:
-                item = await anyio.to_thread.run_sync(advance)
-                if item is _DONE:
-                    break
-                yield item
-        finally:
             try:
-                if it is not None and hasattr(it, "close"):
-                    _close_when_idle(it, step)
+                while True:
+                    item = await anyio.to_thread.run_sync(next, it, _DONE)
+                    if item is _DONE:
+                        break
+                    yield item
             finally:
-                self.running -= 1
-                self._sem.release()
-
-
-def _close_when_idle(it, step: threading.Lock) -> None:
-    """Close ``it`` now, or right after the step a worker thread is running in it.
-
-    A cancelled task (``task.cancel()``, a disconnect) abandons its worker thread instead of
-    waiting for it; closing a generator that is still executing there would raise and leave it
-    suspended, holding whatever it holds (the LLM's lock), until garbage collection.
-    """
-    if step.acquire(blocking=False):
-        try:
-            it.close()
-        finally:
-            step.release()
-        return
-
-    def close_later():
-        with step:
-            it.close()
-
-    threading.Thread(target=close_later, name="jobs-close", daemon=True).start()
+                if hasattr(it, "close"):
+                    it.close()
