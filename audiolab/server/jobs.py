@@ -66,17 +66,37 @@ class JobRunner:
     async def iterate(self, make_iter: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Items of a blocking iterator, each produced in a worker thread, holding one slot.
 
-        If the consumer stops early (client disconnected), the iterator is closed and the slot
-        is released: nothing keeps running.
+        If the consumer stops early (client disconnected, task cancelled), the item being made
+        is allowed to finish, then the iterator is closed and the slot released: nothing keeps
+        running, and the slot is never leaked.
         """
         async with self.slot():
-            it = await anyio.to_thread.run_sync(make_iter)
+            it = await _finish_even_if_cancelled(make_iter)
             try:
                 while True:
-                    item = await anyio.to_thread.run_sync(next, it, _DONE)
+                    item = await _finish_even_if_cancelled(next, it, _DONE)
                     if item is _DONE:
                         break
                     yield item
             finally:
                 if hasattr(it, "close"):
                     it.close()
+
+
+async def _finish_even_if_cancelled(fn, *args):
+    """Run ``fn(*args)`` in a worker thread; on cancellation, wait for the thread, then re-raise.
+
+    A cancelled await does not stop a thread, so without this a generator could be closed while
+    it is still executing in its worker.
+    """
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args)))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # anyio cancel scopes re-deliver cancellation at every await: keep waiting for the thread.
+        while not work.done():
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:
+                pass
+        raise

