@@ -58,3 +58,11 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
+
+
+def test_readme_documents_every_alias_and_voice():
+    from audiolab.server.registry import ALIASES, VOICES
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [a for a in [*ALIASES, *VOICES] if f"`{a}`" not in readme]
+    assert missing == [], f"README misses {missing}: paste `python -m audiolab.server.registry`"
