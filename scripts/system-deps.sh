@@ -5,6 +5,10 @@ set -u
 need=()
 # Real-browser tests (Chromium, from Debian; never a downloaded browser).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A font for it, or the screenshots the browser tests save show boxes instead of text.
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
+  need+=(fonts-dejavu-core)
+fi
 if [ ${#need[@]} -eq 0 ]; then
   echo "==> System packages: all present"
   exit 0

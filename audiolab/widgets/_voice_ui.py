@@ -163,7 +163,11 @@ class VoiceLabUI:
         for button, choice in zip(buttons, ("A", "tie", "B")):
             button.on_click(lambda _, c=choice: self._ab_vote(c))
         n = len(self.vl.votes)
-        players = w.HBox([w.HTML(f"<b>A</b>{audio_tag(a)}"), w.HTML(f"<b>B</b>{audio_tag(b)}")])
+        # Each player gets a share of the row: an HTML widget in an HBox otherwise shrinks to
+        # nothing, and the <audio width:100%> with it (unplayable).
+        side = w.Layout(flex="1 1 0%", min_width="240px")
+        players = w.HBox([w.HTML(f"<b>A</b>{audio_tag(a)}", layout=side),
+                          w.HTML(f"<b>B</b>{audio_tag(b)}", layout=side)])
         note = w.HTML(f"{n} vote(s)" + (f"; ranking after {_AB_MIN_VOTES}" if n < _AB_MIN_VOTES else ""))
         self.ab_box.children = [players, w.HBox(buttons), note, self._ab_results()]
 
