@@ -272,10 +272,10 @@ def plot_history(frame, *, ax=None):
     Returns:
         The Axes with the latency plot (its twin holds the cumulative cost).
     """
-    import matplotlib.pyplot as plt
+    from audiolab.plots import new_figure
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.5))
+        ax = new_figure(figsize=(8, 3.5), layout="constrained").add_subplot()
     x = range(len(frame))
     models = frame["model"].fillna("(none)")
     for i, model in enumerate(sorted(models.unique())):

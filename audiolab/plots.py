@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "new_figure",
     "plot_audio", "plot_timeline", "plot_wer", "plot_sdi", "plot_wer_vs_snr", "plot_wer_vs_rtfx",
     "plot_utterance_strip", "top_substitutions", "plot_alignment", "plot_latency_cdf",
     "plot_voice_features", "plot_f0_contours", "plot_bradley_terry",
@@ -32,13 +33,36 @@ _COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 _OP_COLORS = {"equal": "#222222", "substitute": "#E69F00", "delete": "#C0392B", "insert": "#009E73"}
 
 
+_INLINE_SHELLS: set[int] = set()
+
+
+def new_figure(**kwargs):
+    """A pyplot-free ``Figure`` that still shows inline in IPython, with no ``%matplotlib`` needed.
+
+    The library never touches pyplot's global state; instead, the first figure made inside an
+    IPython kernel registers the PNG formatter that displays Figures.
+    """
+    from matplotlib.figure import Figure
+
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        shell = None
+    if shell is not None and id(shell) not in _INLINE_SHELLS:
+        from IPython.core.pylabtools import select_figure_formats
+
+        select_figure_formats(shell, {"png"})
+        _INLINE_SHELLS.add(id(shell))
+    return Figure(**kwargs)
+
+
 def _new(nrows: int = 1, *, figsize=(7.0, 3.2), ax=None, polar: bool = False, **kw):
     """(figure, axes): the given ``ax`` and its figure, or a new constrained-layout Figure."""
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = new_figure(figsize=figsize, layout="constrained")
     if nrows == 1:
         return fig, fig.add_subplot(projection="polar" if polar else None)
     return fig, fig.subplots(nrows, 1, **kw)
@@ -84,7 +108,8 @@ def plot_audio(audio, *, ax=None, spectrogram: bool = True, title: str | None = 
     _draw_wave(wave, audio)
     x = audio.to_mono().samples.astype(np.float64)
     nfft = 1 << int(np.ceil(np.log2(0.025 * audio.sr)))
-    spec.specgram(x + 1e-9, NFFT=nfft, Fs=audio.sr, noverlap=nfft * 3 // 4, cmap="magma", scale="dB")
+    with np.errstate(divide="ignore"):  # digital silence has zero power: -inf dB is drawn as the floor
+        spec.specgram(x + 1e-9, NFFT=nfft, Fs=audio.sr, noverlap=nfft * 3 // 4, cmap="magma", scale="dB")
     spec.set_ylim(0, min(audio.sr / 2, 8000))
     spec.set_xlim(0, max(audio.duration, 1e-3))  # specgram's extent overhangs by half a window
     spec.set_ylabel("frequency (Hz)")

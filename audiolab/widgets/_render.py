@@ -58,13 +58,13 @@ def spectrogram_png(audio: Audio, *, f0: tuple[np.ndarray, np.ndarray] | None = 
         audio: the clip.
         f0: ``(times_s, f0_hz)`` from :func:`audiolab.eval.prosody.f0_contour`; computed if omitted.
     """
-    from matplotlib.figure import Figure
+    from audiolab.plots import new_figure
 
     clip = audio.to_mono()
     x = np.asarray(clip.samples, dtype=np.float64)
     n_fft = 1 << max(7, int(round(np.log2(0.025 * clip.sr))))
     hop = n_fft // 4
-    fig = Figure(figsize=size)
+    fig = new_figure(figsize=size)
     ax = fig.add_axes((0, 0, 1, 1))
     if len(x) >= n_fft:
         frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)

@@ -56,11 +56,11 @@ def plot_feature_deltas(deltas, *, baseline: str = "neutral", features=None):
     Returns:
         The Figure.
     """
-    from matplotlib.figure import Figure
+    from audiolab.plots import new_figure
 
     features = [f for f in (features or FEATURE_LABELS) if f in deltas.columns]
     vibes = list(dict.fromkeys(deltas["vibe"]))
-    fig = Figure(figsize=(2.3 * len(features), 2.9), layout="constrained")
+    fig = new_figure(figsize=(2.3 * len(features), 2.9), layout="constrained")
     axes = fig.subplots(1, len(features), squeeze=False)[0]
     x = np.arange(len(vibes))
     for ax, feat in zip(axes, features):
@@ -79,10 +79,10 @@ def plot_feature_deltas(deltas, *, baseline: str = "neutral", features=None):
 def plot_win_rates(matrix, *, ax=None):
     """A heatmap of :func:`audiolab.eval.preference.win_rate_matrix` (row beat column); returns the Axes."""
     if ax is None:
-        from matplotlib.figure import Figure
+        from audiolab.plots import new_figure
 
         size = 1.5 + 0.6 * len(matrix)
-        ax = Figure(figsize=(size + 2.5, size), layout="constrained").add_subplot()
+        ax = new_figure(figsize=(size + 2.5, size), layout="constrained").add_subplot()
     values = matrix.to_numpy(dtype=float)
     im = ax.imshow(values, cmap="RdBu", vmin=0, vmax=1)
     ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize="x-small")
