@@ -9,6 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JUPYTER_PORT ?= 8888
 LAB_FLAGS ?= $(if $(DISPLAY),,--no-browser)
+# Jupyter refuses to run as root without this (containers, CI boxes).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8000
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
@@ -46,7 +48,7 @@ install: system-deps $(STAMP) weights kernel
 
 lab: install
 	@echo "==> Starting JupyterLab on notebooks/ at http://127.0.0.1:$(JUPYTER_PORT)/lab (Ctrl-C stops it)"
-	$(BIN)/jupyter lab notebooks/ --port=$(JUPYTER_PORT) $(LAB_FLAGS)
+	$(BIN)/jupyter lab notebooks/ --port=$(JUPYTER_PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
 test: install
 	@echo "==> Running the test suite"
