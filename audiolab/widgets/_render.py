@@ -107,3 +107,32 @@ def insert_cell(code: str) -> bool:
         return False
     shell.set_next_input(code, replace=False)
     return True
+
+
+class LabPanel:
+    """What Voice Lab and Transcript Lab share: "copy as code" and a UI built on first display.
+
+    A subclass sets ``_ui_class = ("module", "ClassName")`` and defines ``to_code()``.
+    """
+
+    _ui_class: tuple[str, str]
+    _ui = None
+
+    def copy_code(self) -> str:
+        """Insert :meth:`to_code` as a new cell below the running one (IPython), and return it."""
+        code = self.to_code()
+        insert_cell(code)
+        return code
+
+    @property
+    def widget(self):
+        """The interactive UI (ipywidgets), built on first use."""
+        if self._ui is None:
+            import importlib
+
+            module, name = self._ui_class
+            self._ui = getattr(importlib.import_module(module), name)(self)
+        return self._ui.root
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
+from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
 from audiolab.widgets._render import esc
 
@@ -124,7 +125,7 @@ class Transcript:
     error: str | None = None
 
 
-class TranscriptLab:
+class TranscriptLab(LabPanel):
     """Transcribe one clip with several models/prompts/languages/temperatures and compare.
 
     Args:
@@ -138,6 +139,8 @@ class TranscriptLab:
         concurrency: requests in flight at once.
         score_language: language of the reference, for the text normaliser.
     """
+
+    _ui_class = ("audiolab.widgets._transcript_ui", "TranscriptLabUI")
 
     def __init__(self, lab=None, audio=None, *, reference: str | None = None, models=None,
                  prompts=(None,), languages=(None,), temperatures=(None,), stream: bool = False,
@@ -366,28 +369,6 @@ class TranscriptLab:
                       f"reference = {self.reference!r}",
                       "for label, r in results.items():", "    print(label, score(reference, r.text).wer)"]
         return "\n".join(lines) + "\n"
-
-    def copy_code(self) -> str:
-        """Insert :meth:`to_code` as a new cell below the running one (IPython), and return it."""
-        from audiolab.widgets._render import insert_cell
-
-        code = self.to_code()
-        insert_cell(code)
-        return code
-
-    # ---- widget -------------------------------------------------------------------------
-
-    @property
-    def widget(self):
-        """The interactive UI (ipywidgets), built on first use."""
-        if self._ui is None:
-            from audiolab.widgets._transcript_ui import TranscriptLabUI
-
-            self._ui = TranscriptLabUI(self)
-        return self._ui.root
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def _verbose(spec: RunSpec, resp, latency: float) -> Transcript:

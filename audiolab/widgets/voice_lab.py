@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from audiolab.audio import PCM_SAMPLE_RATE, Audio
 from audiolab.errors import InvalidRequest
+from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class Take:
         return f"{self.voice} · {self.vibe} · {self.model}"
 
 
-class VoiceLab:
+class VoiceLab(LabPanel):
     """Compare voices × instructions (× models) by ear, by numbers, and by blind votes.
 
     Args:
@@ -127,6 +128,8 @@ class VoiceLab:
     Raises:
         InvalidRequest: empty text, no voices, no instructions, or a speed out of range.
     """
+
+    _ui_class = ("audiolab.widgets._voice_ui", "VoiceLabUI")
 
     def __init__(self, lab=None, *, text: str = TEXT_PRESETS["pangram"], voices=("alloy", "coral"),
                  instructions=("neutral", "calm", "excited", "whisper"), models=None, speed: float = 1.0,
@@ -373,28 +376,6 @@ class VoiceLab:
             lines.append(f"takes[{cell.voice!r}, {cell.vibe!r}, {cell.model!r}] = Audio.from_bytes(")
             lines.append(f"    client.audio.speech.create({', '.join(args)}).content)")
         return "\n".join(lines) + "\n"
-
-    def copy_code(self) -> str:
-        """Insert :meth:`to_code` as a new cell below the running one (IPython), and return it."""
-        from audiolab.widgets._render import insert_cell
-
-        code = self.to_code()
-        insert_cell(code)
-        return code
-
-    # ---- widget -------------------------------------------------------------------------
-
-    @property
-    def widget(self):
-        """The interactive UI (ipywidgets), built on first use."""
-        if self._ui is None:
-            from audiolab.widgets._voice_ui import VoiceLabUI
-
-            self._ui = VoiceLabUI(self)
-        return self._ui.root
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def _short(instruction: str) -> str:
