@@ -30,12 +30,14 @@ __all__ = ["catalog", "catalog_frame", "sdk_models", "pick_model", "check_model"
 
 KINDS = ("tts", "stt", "chat audio", "realtime", "chat")
 #: What :func:`pick_model` tries first, per kind (then anything else served and not shut down).
+#: Models with no announced shutdown come first; every SDK TTS model is deprecated, and
+#: gpt-4o-mini-tts is the one that takes ``instructions``.
 DEFAULT_PREFERENCE = {
     "tts": ("gpt-4o-mini-tts", "tts-1"),
-    "stt": ("gpt-4o-mini-transcribe", "gpt-transcribe", "whisper-1"),
-    "chat audio": ("gpt-audio-mini", "gpt-audio", "gpt-audio-1.5"),
-    "realtime": ("gpt-realtime-mini", "gpt-realtime", "gpt-realtime-2"),
-    "chat": ("gpt-4o-mini", "gpt-5.4-mini"),
+    "stt": ("gpt-transcribe", "gpt-4o-mini-transcribe", "whisper-1"),
+    "chat audio": ("gpt-audio-1.5", "gpt-audio", "gpt-audio-mini"),
+    "realtime": ("gpt-realtime-2.1-mini", "gpt-realtime-2", "gpt-realtime-mini", "gpt-realtime"),
+    "chat": ("gpt-5.4-mini", "gpt-4o-mini"),
 }
 _SOURCES = {  # kind -> (file under openai/, the Literal's owner: a TypeAlias name or (class, field))
     "tts": ("types/audio/speech_model.py", "SpeechModel"),

@@ -13,7 +13,7 @@ Prints:
 - chat decode speed in tokens/s, from ``bench/chat_speed.py``.
 
 Every question runs in a fresh session after one warm-up turn (not counted). The machine is
-whatever runs this: share it and the figures get noisy.
+whatever runs this: share it and the figures get noisy, so the load average is printed with them.
 """
 
 from __future__ import annotations
@@ -89,6 +89,13 @@ async def measure_latency(lab, *, repeats: int = 2) -> list[dict]:
     return out
 
 
+def _load() -> str:
+    """The machine's 1/5/15-minute load averages: the figures mean little on a busy machine."""
+    import os
+
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
@@ -98,8 +105,9 @@ def main(argv=None) -> None:
     import audiolab
 
     lab = audiolab.connect()
-    print(f"backend {lab.backend} ({lab.base_url})")
+    print(f"backend {lab.backend} ({lab.base_url}); load average before {_load()}")
     runs = asyncio.run(measure_latency(lab, repeats=args.repeats))
+    print(f"load average after {_load()}")
     first = [r["first_audio"] for r in runs]
     wait = [r["transcript_wait"] for r in runs]
     med = statistics.median(first)

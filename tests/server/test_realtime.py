@@ -406,3 +406,61 @@ async def test_disconnect_mid_response_leaves_nothing_running(lab):
         await asyncio.sleep(0.05)
     assert not app.state.realtime_sessions
     assert app.state.jobs.running == 0 and app.state.jobs.waiting == 0
+
+
+async def _turn_with_a_wait(lab, first: np.ndarray, rest: np.ndarray, *, silence_ms: int):
+    """Stream ``first``, give the server a few seconds (a speculative transcript and answer can start), then
+    ``rest``; return the events up to ``response.done`` and the prompt tokens the chat endpoint counts for the
+    transcribed turn."""
+    instructions = "You are a friendly assistant. Answer in one short sentence."
+    async with lab.aclient.realtime.connect(model="gpt-realtime") as conn:
+        await _next(conn)
+        await conn.session.update(session={"type": "realtime", "instructions": instructions, "audio": {"input": {
+            "transcription": {"model": "whisper-1", "language": "en"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": silence_ms}}}})
+        await _next(conn)
+        await _stream(conn, first)
+        await asyncio.sleep(3.0)
+        await _stream(conn, rest)
+        events = await _until(conn, lambda e: e.type == "response.done", timeout=90)
+    heard = next(e for e in events if e.type == "conversation.item.input_audio_transcription.completed").transcript
+    chat = await lab.aclient.chat.completions.create(model="gpt-4o-mini", max_tokens=1, messages=[
+        {"role": "system", "content": instructions}, {"role": "user", "content": heard}])
+    return events, heard, chat.usage.prompt_tokens
+
+
+def _answer_skeleton(events) -> list[str]:
+    return [e.type for e in events if e.type.startswith(("response.", "input_audio_buffer."))
+            and not e.type.endswith(".delta")]
+
+
+async def test_speculative_answer_is_dropped_when_the_speaker_goes_on(lab, clips):
+    # A pause inside the turn, shorter than silence_duration_ms (2.5 s): the server transcribes and may start
+    # answering "Do you hear me?", then the speaker goes on; the answer must be to the whole turn.
+    first = _pcm(clips["endgame-01"].audio, lead_s=0.3, tail_s=0.8)
+    rest = _pcm(clips["beckett-01"].audio.slice(0, 2.0), tail_s=3.0)
+    events, heard, prompt_tokens = await _turn_with_a_wait(lab, first, rest, silence_ms=2500)
+    assert _answer_skeleton(events)[:4] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                                            "input_audio_buffer.committed", "response.created"]
+    assert len(heard.split()) > 4  # both parts of the turn were heard...
+    done = events[-1].response
+    assert done.status == "completed"
+    assert done.usage.input_token_details.text_tokens == prompt_tokens  # ...and answered, not just the first
+
+
+async def test_speculative_answer_is_replayed_in_openai_order(lab, clips):
+    # The turn ends, then stays silent for 3 s before silence_duration_ms (2 s of audio) has passed: the answer
+    # is prepared meanwhile, and the response replays it with the usual events.
+    pcm = _pcm(clips["endgame-01"].audio, lead_s=0.3, tail_s=2.5)
+    cut = len(pcm) - int(2.0 * _RATE)
+    events, heard, prompt_tokens = await _turn_with_a_wait(lab, pcm[:cut], pcm[cut:], silence_ms=2000)
+    assert _answer_skeleton(events) == [
+        "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped", "input_audio_buffer.committed",
+        "response.created", "response.output_item.added", "response.content_part.added",
+        "response.output_audio.done", "response.output_audio_transcript.done", "response.content_part.done",
+        "response.output_item.done", "response.done"]
+    done = events[-1].response
+    assert done.status == "completed" and done.usage.input_token_details.text_tokens == prompt_tokens
+    spoken = "".join(e.delta for e in events if e.type == "response.output_audio_transcript.delta")
+    assert spoken and spoken == done.output[0].content[0].transcript
+    assert _decoded_pcm([e for e in events if e.type == "response.output_audio.delta"]).size > _RATE // 4

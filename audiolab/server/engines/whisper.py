@@ -240,7 +240,7 @@ class WhisperEngine:
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                    temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                    logprobs: bool = False, hotwords: str | None = None,
-                   vad: Mapping | None = None) -> Transcript:
+                   vad: Mapping | None = None, beam_size: int | None = None) -> Transcript:
         """Transcribe (or, with ``task="translate"``, translate to English) a whole clip.
 
         Args:
@@ -254,13 +254,14 @@ class WhisperEngine:
             hotwords: words to bias decoding towards (faster-whisper ``hotwords``).
             vad: when given, cut the audio into speech chunks first with Silero VAD, using these
                 ``VadOptions`` (``threshold``, ``min_silence_duration_ms``, ``speech_pad_ms``...).
+            beam_size: this call's beam width (1 = greedy, quicker); the engine's by default.
 
         Returns:
             A :class:`Transcript` with whisper segments, ``language`` as a code and ``duration``.
         """
         parts = list(self.stream(audio, language=language, prompt=prompt, temperature=temperature,
                                  task=task, word_timestamps=word_timestamps, logprobs=logprobs,
-                                 hotwords=hotwords, vad=vad))
+                                 hotwords=hotwords, vad=vad, beam_size=beam_size))
         segments = tuple(s for p in parts for s in p.segments)
         lps = tuple(lp for p in parts for lp in (p.logprobs or ())) if logprobs else None
         lang = parts[0].language if parts else (language or "en")
@@ -270,7 +271,7 @@ class WhisperEngine:
     def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                logprobs: bool = False, hotwords: str | None = None,
-               vad: Mapping | None = None) -> Iterator[Transcript]:
+               vad: Mapping | None = None, beam_size: int | None = None) -> Iterator[Transcript]:
         """Like :meth:`transcribe`, but yield a :class:`Transcript` per segment as it is decoded.
 
         Each yielded value holds one new segment (``segments`` has length 1, ``text`` is that
@@ -285,13 +286,14 @@ class WhisperEngine:
         samples = audio.to_mono().resample(SAMPLE_RATE).samples
         return self._segments(samples, audio.duration, language=language, prompt=prompt,
                               temperature=temperature, task=task, word_timestamps=word_timestamps,
-                              logprobs=logprobs, hotwords=hotwords, vad=vad)
+                              logprobs=logprobs, hotwords=hotwords, vad=vad,
+                              beam_size=beam_size or self.beam_size)
 
     def _segments(self, samples, duration: float, *, language, prompt, temperature, task, word_timestamps,
-                  logprobs, hotwords, vad) -> Iterator[Transcript]:
+                  logprobs, hotwords, vad, beam_size) -> Iterator[Transcript]:
         try:
             segs, info = self.model.transcribe(
-                samples, language=language, task=task, beam_size=self.beam_size,
+                samples, language=language, task=task, beam_size=beam_size,
                 temperature=list(_temperatures(temperature)), initial_prompt=prompt or None,
                 word_timestamps=word_timestamps, hotwords=hotwords or None,
                 condition_on_previous_text=True, vad_filter=vad is not None,

@@ -34,8 +34,10 @@ from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
 from audiolab.server.realtime.events import (audio_tokens, error_details, event, new_id, response_object, text_tokens,
                                              usage)
+from audiolab.server.realtime.speculation import SpeculativeAnswer
 
-__all__ = ["ResponseParams", "ResponseRun", "split_sentences", "DEFAULT_MAX_TOKENS"]
+__all__ = ["ResponseParams", "ResponseRun", "split_sentences", "first_sentence", "prompt_messages", "chat_stream",
+           "speech_stream", "DEFAULT_MAX_TOKENS"]
 
 log = logging.getLogger("audiolab.server.realtime")
 
@@ -53,22 +55,42 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 def split_sentences(text: str, *, first: bool = False) -> tuple[list[str], str]:
     """Complete sentences at the start of ``text`` and the unfinished rest.
 
-    With ``first=True`` a clause of five words or more also counts, so that speech can start sooner.
+    With ``first=True`` a clause of five words or more also counts, and so does the first phrase of a
+    long unfinished sentence, cut where the TTS engines cut it anyway
+    (:func:`~audiolab.server.engines.prosody.split_sentences`): speech starts without waiting
+    for the rest of the sentence.
 
     Example:
         >>> split_sentences("Paris is lovely. It has")
         (['Paris is lovely.'], 'It has')
+        >>> split_sentences("I am a voice assistant designed to provide information on", first=True)
+        (['I am a voice assistant'], 'designed to provide information on')
     """
     out = []
     while True:
         m = _SENTENCE_END.search(text)
         if m is None and first and not out:
             m = next((c for c in _CLAUSE_END.finditer(text) if len(text[: c.start()].split()) >= 5), None)
+            if m is None:
+                head = _first_phrase(text)
+                if head is not None:
+                    return [head], text[text.index(head) + len(head):].lstrip()
         if m is None:
             return out, text
         head, text = text[: m.start()].strip(), text[m.end():]
         if head:
             out.append(head)
+
+
+def _first_phrase(text: str) -> str | None:
+    """The phrase a TTS engine would speak first from the unfinished sentence ``text``, once complete words follow."""
+    from audiolab.server.engines.prosody import split_sentences as pieces
+
+    stripped = text.strip()
+    head = (pieces(stripped) or [""])[0]
+    if not head or head == stripped or not stripped.startswith(head) or not stripped[len(head)].isspace():
+        return None
+    return head
 
 
 @dataclass
@@ -181,6 +203,11 @@ class ResponseRun:
     _tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0, "input_audio": 0})
     _finish_reason: str | None = None
     _prompt_text: str = ""
+    answer: SpeculativeAnswer | None = None  # an answer prepared before the turn was committed
+
+    def answer_key(self) -> tuple:
+        p = self.params
+        return SpeculativeAnswer.key_of(p.modalities, p.voice, p.speed, p.output_format, p.max_output_tokens)
 
     @property
     def audio(self) -> bool:
@@ -224,6 +251,8 @@ class ResponseRun:
             log.exception("realtime response %s failed", self.id)
             self._finish("failed", error=EngineFailure(f"The response failed: {type(exc).__name__}."))
         finally:
+            if self.answer is not None:
+                self.answer.cancel()  # nothing left to replay: stop it (it is done already unless cancelled)
             self.session.response_finished(self)
 
     async def _generate(self) -> None:
@@ -231,9 +260,10 @@ class ResponseRun:
         context = list(self.session.conversation.items) if context is None else context
         await self.session.await_transcripts(context)
         self._tokens["input_audio"] = sum(audio_tokens(len(i.audio) / _RATE) for i in context if i.audio is not None)
-        budget = None if self.session.config.data.get("truncation") == "disabled" else CONTEXT_CHARS
-        messages = self.session.conversation.messages(self.params.instructions, context, max_chars=budget)
+        messages = prompt_messages(self.session, self.params, context)
         self._prompt_text = " ".join(m["content"] for m in messages)
+        if self.audio and not self.params.out_of_band:
+            self.answer = self.session.take_answer(messages, self.answer_key())
         self._open_item()
         if self.audio:
             await self._speak(messages)
@@ -260,10 +290,8 @@ class ResponseRun:
         return {"response_id": self.id, "item_id": self.item.id, "output_index": 0, "content_index": 0}
 
     async def _chat(self, messages):
-        llm = await self.session.engine("llm")
-        cap = DEFAULT_MAX_TOKENS if self.params.max_output_tokens == "inf" else self.params.max_output_tokens
-        async for delta in self.session.jobs.iterate(
-                lambda: llm.chat(messages, max_tokens=cap, temperature=TEMPERATURE)):
+        source = self._replay_deltas() if self.answer is not None else chat_stream(self.session, self.params, messages)
+        async for delta in source:
             if delta.finish_reason is not None:
                 self._finish_reason = delta.finish_reason
                 self._tokens["prompt"] = delta.prompt_tokens
@@ -308,22 +336,42 @@ class ResponseRun:
         if failures:
             raise failures[0]
 
+    async def _replay_deltas(self):
+        """The speculative answer's chat deltas, as they were (and are still being) recorded."""
+        answer, i = self.answer, 0
+        while True:
+            while i < len(answer.deltas):
+                i += 1
+                yield answer.deltas[i - 1]
+            if answer.finished:
+                break
+            await answer.changed()
+        if answer.failed is not None:
+            raise answer.failed
+
+    async def _replay_audio(self, sentence: str):
+        """The speculative speech of the first sentence, or live synthesis if there is none."""
+        answer, i = self.answer, 0
+        if answer is None or sentence != answer.sentence:
+            async for piece in speech_stream(self.session, self.params, sentence):
+                yield piece
+            return
+        while True:
+            while i < len(answer.audio):
+                i += 1
+                yield answer.audio[i - 1]
+            if answer.audio_finished:
+                break
+            await answer.changed()
+        if answer.audio_failed:
+            if i:
+                raise EngineFailure("Speech synthesis failed mid-sentence.")
+            async for piece in speech_stream(self.session, self.params, sentence):
+                yield piece
+
     async def _say(self, sentence: str) -> None:
-        registry = self.session.registry
-        voice = registry.voice(self.params.voice)
-        tts = await self.session.engine(voice.engine)
-        speed, fmt = self.params.speed, self.params.output_format["type"]
-
-        def speak():  # in a worker thread: synthesis, resampling and encoding
-            from audiolab.server.engines import Prosody
-
-            for clip in tts.synthesize(sentence, voice=voice, speed=speed, prosody=Prosody()):
-                pcm = np.asarray(clip.to_mono().resample(_RATE).samples)
-                pcm = (np.clip(pcm, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
-                yield pcm, list(_encode(pcm, fmt))
-
         said = False
-        async for pcm, chunks in self.session.jobs.iterate(speak):
+        async for pcm, chunks in self._replay_audio(sentence):
             if not said:
                 self._transcript_delta(sentence)
                 said = True
@@ -381,6 +429,49 @@ class ResponseRun:
         items = self.session.conversation.items
         i = items.index(self.item)
         return items[i - 1].id if i else None
+
+
+def prompt_messages(session, params: ResponseParams, context: list[Item]) -> list[dict]:
+    """The chat messages of a response over ``context`` (transcripts already in), truncated as configured."""
+    budget = None if session.config.data.get("truncation") == "disabled" else CONTEXT_CHARS
+    return session.conversation.messages(params.instructions, context, max_chars=budget)
+
+
+def first_sentence(text: str) -> tuple[str | None, str]:
+    """The first piece a response speaks, once ``text`` (the answer so far) holds it, and the rest.
+
+    Example:
+        >>> first_sentence("Yes. I can")
+        ('Yes.', 'I can')
+    """
+    ready, rest = split_sentences(text, first=True)
+    return (ready[0], rest) if ready else (None, rest)
+
+
+async def chat_stream(session, params: ResponseParams, messages):
+    """The session's chat model answering ``messages``: ChatDeltas, made in a worker thread."""
+    llm = await session.engine("llm")
+    cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
+    async for delta in session.jobs.iterate(lambda: llm.chat(messages, max_tokens=cap, temperature=TEMPERATURE)):
+        yield delta
+
+
+async def speech_stream(session, params: ResponseParams, sentence: str):
+    """``(pcm, base64 chunks)`` per piece of ``sentence`` spoken in ``params``' voice, made in a worker thread."""
+    voice = session.registry.voice(params.voice)
+    tts = await session.engine(voice.engine)
+    speed, fmt = params.speed, params.output_format["type"]
+
+    def speak():  # in a worker thread: synthesis, resampling and encoding
+        from audiolab.server.engines import Prosody
+
+        for clip in tts.synthesize(sentence, voice=voice, speed=speed, prosody=Prosody()):
+            pcm = np.asarray(clip.to_mono().resample(_RATE).samples)
+            pcm = (np.clip(pcm, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
+            yield pcm, list(_encode(pcm, fmt))
+
+    async for piece in session.jobs.iterate(speak):
+        yield piece
 
 
 def _encode(pcm: np.ndarray, fmt: str):

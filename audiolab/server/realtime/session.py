@@ -13,7 +13,10 @@ mid-response leaves nothing running.
 To answer quickly after ``speech_stopped``, a realtime session that creates responses starts
 transcribing *speculatively* once a turn has been silent for 160 ms: if the speaker does not
 resume, the committed turn reuses that result instead of starting from scratch when
-``silence_duration_ms`` has elapsed.
+``silence_duration_ms`` has elapsed. If that transcript is ready while the turn is still silent,
+the answer is started too (:class:`~audiolab.server.realtime.speculation.SpeculativeAnswer`: the
+chat model and the first sentence's speech, emitting nothing); the response replays it if its
+messages are exactly the ones answered, and it is dropped as soon as the speaker goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
 from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
 from audiolab.server.realtime.input_buffer import RATE, InputBuffer
-from audiolab.server.realtime.response import ResponseParams, ResponseRun
+from audiolab.server.realtime.response import (ResponseParams, ResponseRun, chat_stream, first_sentence,
+                                               prompt_messages, speech_stream)
+from audiolab.server.realtime.speculation import SpeculativeAnswer
 from audiolab.server.realtime.work import Work
 from audiolab.server.routes import loads_strict
 
@@ -77,6 +82,8 @@ class RealtimeSession:
         self._vad_offset_ms = 0
         self._turn: tuple[str, int] | None = None  # (item_id, audio_start_ms) of the turn in progress
         self._speculation: tuple[int, Work] | None = None
+        self._answer: SpeculativeAnswer | None = None  # prepared on the speculative transcript
+        self._callbacks: set[asyncio.Task] = set()
         self.responses: set[ResponseRun] = set()
         self.active: ResponseRun | None = None  # the response writing into the default conversation
         self.last_response: ResponseRun | None = None
@@ -211,6 +218,7 @@ class RealtimeSession:
     def _clear(self, data: dict) -> None:
         self.buffer.clear()
         self._turn = None
+        self._drop_answer()
         if self.vad is not None:
             self.vad.reset()
         self.emit(event("input_audio_buffer.cleared"))
@@ -273,6 +281,7 @@ class RealtimeSession:
     def _configure_vad(self) -> None:
         options = self.config.vad_options()
         self._turn, self._speculation = None, None
+        self._drop_answer()
         if options is None:
             self.vad = None
             return
@@ -283,6 +292,7 @@ class RealtimeSession:
         item_id = new_id("item")
         self._turn = (item_id, audio_start_ms)
         self._speculation = None
+        self._drop_answer()  # the speaker resumed: the turn is not what was answered
         self.emit(event("input_audio_buffer.speech_started", audio_start_ms=audio_start_ms, item_id=item_id))
         td = self.config.turn_detection or {}
         if self.kind == "realtime" and td.get("interrupt_response") and self.active is not None:
@@ -297,19 +307,24 @@ class RealtimeSession:
         if self._speculation is not None and self._speculation[0] == speech_end_ms - self._vad_offset_ms:
             reuse = self._speculation[1]
         self._speculation = None
+        if reuse is None:
+            self._drop_answer()
         committed = self._commit(start_ms=start_ms, end_ms=audio_end_ms, item_id=item_id, transcript=reuse)
         td = self.config.turn_detection or {}
         if committed and self.kind == "realtime" and td.get("create_response"):
             if self.active is None:
-                self._start_response(ResponseParams.parse(None, self))
-            else:
-                self._auto_pending = True
+                self._start_response(ResponseParams.parse(None, self))  # it takes the speculative answer, if any
+                return
+            self._auto_pending = True
+        self._drop_answer()  # no response starts now: whatever answers this turn later will see other messages
 
     def _speculate(self) -> None:
         td = self.config.turn_detection or {}
         if self.kind != "realtime" or not td.get("create_response"):
             return  # only a response waits on the transcript; elsewhere a wasted run just costs CPU
         paused = self.vad.paused_at_ms
+        if self._answer is not None and (self._speculation is None or paused != self._speculation[0]):
+            self._drop_answer()  # the speaker went on: the answer was to a turn that did not end there
         if (paused is None or self.vad.silence_duration_ms < 2 * _SPECULATE_AFTER_MS
                 or self.vad.position_ms - paused < _SPECULATE_AFTER_MS
                 or (self._speculation is not None and (self._speculation[0] == paused
@@ -317,7 +332,63 @@ class RealtimeSession:
             return
         start = self._turn[1]
         samples = self.buffer.peek(start, self._vad_offset_ms + paused + _SPECULATE_AFTER_MS).copy()
-        self._speculation = (paused, self._spawn(self._run_stt(samples)))
+        work = self._spawn(self._run_stt(samples))
+        self._speculation = (paused, work)
+        self._drop_answer()
+        work.task.add_done_callback(lambda _: self._soon(self._prepare_answer, work))
+
+    def _soon(self, fn, *args) -> None:
+        """Call ``fn(*args)`` from a task of its own (a done callback has none, and cancel scopes need one)."""
+        async def call():
+            fn(*args)
+
+        task = asyncio.get_running_loop().create_task(call())
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    def _prepare_answer(self, work: Work) -> None:
+        """The speculative transcript is ready: if the turn is still silent, start answering it too."""
+        if (self.closed or self._speculation is None or self._speculation[1] is not work or self._turn is None
+                or self.active is not None or work.task.cancelled() or work.task.exception() is not None):
+            return
+        result = work.task.result()
+        if result is None or not result.text.strip():
+            return
+        try:
+            params = ResponseParams.parse(None, self)
+        except AudiolabError:
+            return
+        if params.modalities != ["audio"]:
+            return
+        items = list(self.conversation.items)
+        if any(i.audio is not None and i.role() == "user" and i.heard is None for i in items):
+            return  # an earlier turn is still being transcribed: its response would see other messages
+        turn = Item(wire={"id": self._turn[0], "object": "realtime.item", "type": "message", "status": "completed",
+                          "role": "user", "content": [{"type": "input_audio"}]}, heard=result.text.strip())
+        log.debug("realtime: speculative answer to %r", result.text.strip())
+        self._answer = SpeculativeAnswer(
+            session=self, messages=prompt_messages(self, params, items + [turn]),
+            key=SpeculativeAnswer.key_of(params.modalities, params.voice, params.speed, params.output_format,
+                                         params.max_output_tokens),
+            chat=lambda messages: chat_stream(self, params, messages),
+            speak=lambda sentence: speech_stream(self, params, sentence), first_sentence=first_sentence)
+
+    def _drop_answer(self) -> None:
+        if self._answer is not None:
+            log.debug("realtime: speculative answer dropped")
+            self._answer.cancel()
+            self._answer = None
+
+    def take_answer(self, messages: list[dict], key: tuple) -> SpeculativeAnswer | None:
+        """The prepared answer if it answers exactly ``messages`` with ``key``'s parameters; else drop it."""
+        answer, self._answer = self._answer, None
+        if answer is not None and answer.matches(messages, key):
+            log.debug("realtime: the response replays the speculative answer")
+            return answer
+        if answer is not None:
+            log.debug("realtime: the speculative answer does not match the response: dropped")
+            answer.cancel()
+        return None
 
     def _commit(self, *, start_ms=None, end_ms=None, item_id=None, transcript=None) -> bool:
         available = self.buffer.peek(start_ms, end_ms).size * 1000 // RATE
@@ -349,10 +420,15 @@ class RealtimeSession:
         return InputBuffer().decode(audio_b64, self.config.input_format)
 
     async def _run_stt(self, samples: np.ndarray):
+        """Transcribe input audio. A realtime session decodes greedily (beam size 1, where the engine has a
+        beam): a response waits for this transcript, and on short turns greedy search is about 15% quicker
+        for the same words. Transcription sessions keep the engine's beam search."""
         from audiolab.audio import Audio
 
         engine = await self._stt_engine()
         _, opts = self.config.stt_model()
+        if self.kind == "realtime" and hasattr(engine, "beam_size"):
+            opts = {**opts, "beam_size": 1}
         return await self.jobs.run(engine.transcribe, Audio.from_array(samples, RATE), **opts)
 
     async def _report_transcript(self, item: Item) -> None:
