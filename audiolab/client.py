@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from audiolab._redact import KIT_LOGGERS, scrub_logs
 from audiolab.errors import BackendError, MissingAPIKey
 
 __all__ = ["Lab", "connect", "resolve_backend", "local_server", "LOCAL_API_KEY"]
@@ -214,6 +215,7 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     from audiolab.cache import ResponseCache
     from audiolab.history import History
 
+    scrub_logs(KIT_LOGGERS)  # the key never reaches a log line, whatever the log level
     env = os.environ if environ is None else environ
     choice = resolve_backend(backend, environ=env)
     key = api_key or env.get("OPENAI_API_KEY")

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audiolab._redact import SERVER_LOGGERS, scrub_logs
 from audiolab.errors import AudiolabError, PayloadTooLarge, RateLimited, Unauthorized
 from audiolab.server.jobs import JobRunner
 from audiolab.server.registry import Registry
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from audiolab.server import routes
 
     settings = settings or Settings()
+    scrub_logs(SERVER_LOGGERS)  # uvicorn logs WebSocket handshake headers (the client's key) at DEBUG
     app = FastAPI(title="audiolab local backend", version=server_version(), docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.registry = Registry(settings)
@@ -171,10 +173,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     routes.include_all(app)
 
+    app.add_middleware(_Guard, settings=settings)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
+        # Outermost (added last): preflights carry no token and are answered here, and the
+        # guard's 401/413 answers get CORS headers so that a browser page can read them.
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
-    app.add_middleware(_Guard, settings=settings)
     return app

@@ -22,7 +22,6 @@ messages are exactly the ones answered, and it is dropped as soon as the speaker
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import anyio.to_thread

@@ -114,6 +114,30 @@ def _check_parts(content, i: int, role: str) -> None:
                            f"{where}[{j}].input_audio.format")
 
 
+def _check_call(fn, where: str) -> None:
+    if not (isinstance(fn, Mapping) and isinstance(fn.get("name"), str) and isinstance(fn.get("arguments"), str)):
+        raise _bad(f"Invalid '{where}': expected an object with a string 'name' and string 'arguments'.", where,
+                   "invalid_type")
+
+
+def _check_tool_calls(m: Mapping, i: int) -> None:
+    """An assistant message's ``tool_calls`` (function calls only) and legacy ``function_call``."""
+    calls = m.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise _bad(f"Invalid type for 'messages[{i}].tool_calls': expected an array, but got "
+                       f"{_type_name(calls)} instead.", f"messages[{i}].tool_calls", "invalid_type")
+        for k, call in enumerate(calls):
+            where = f"messages[{i}].tool_calls[{k}]"
+            if not isinstance(call, Mapping) or call.get("type", "function") != "function":
+                kind = call.get("type") if isinstance(call, Mapping) else call
+                raise _bad(f"Invalid value: {kind!r}. The local backend supports tool calls of type 'function' only.",
+                           f"{where}.type")
+            _check_call(call.get("function"), f"{where}.function")
+    if m.get("function_call") is not None:
+        _check_call(m["function_call"], f"messages[{i}].function_call")
+
+
 def _check_messages(messages) -> tuple[Mapping, ...]:
     if messages is None:
         raise _bad("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
@@ -142,12 +166,21 @@ def _check_messages(messages) -> tuple[Mapping, ...]:
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
             raise _bad(f"Missing required parameter: 'messages[{i}].tool_call_id'.",
                        f"messages[{i}].tool_call_id", "missing_required_parameter")
+        if role == "assistant":
+            _check_tool_calls(m, i)
         audio = m.get("audio")
         if role == "assistant" and audio is not None and not (isinstance(audio, Mapping)
                                                               and isinstance(audio.get("id"), str)):
             raise _bad(f"Missing required parameter: 'messages[{i}].audio.id'.", f"messages[{i}].audio.id",
                        "missing_required_parameter")
     return tuple(messages)
+
+
+def _function_name(ref) -> str | None:
+    """``ref["function"]["name"]`` when ``ref`` has that shape and the name is a string, else None."""
+    fn = ref.get("function") if isinstance(ref, Mapping) else None
+    name = fn.get("name") if isinstance(fn, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, bool]:
@@ -176,11 +209,15 @@ def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, boo
         choice = "auto" if tools else "none"
     if isinstance(choice, Mapping) and choice.get("type") == "allowed_tools":
         allowed = choice.get("allowed_tools") or {}
-        keep = {(a.get("function") or {}).get("name") for a in allowed.get("tools") or () if isinstance(a, Mapping)}
+        listed = allowed.get("tools") if isinstance(allowed, Mapping) else None
+        if not isinstance(allowed, Mapping) or not isinstance(listed, list | None):
+            raise _bad("Invalid type for 'tool_choice.allowed_tools': expected an object with a 'tools' array.",
+                       "tool_choice.allowed_tools", "invalid_type")
+        keep = {_function_name(a) for a in listed or ()}
         tools = [t for t in tools if t["function"]["name"] in keep]
         names, choice = [t["function"]["name"] for t in tools], allowed.get("mode", "auto")
     if isinstance(choice, Mapping):
-        name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
+        name = _function_name(choice) if choice.get("type") == "function" else None
         if name not in names:
             raise _bad(f"Invalid value for 'tool_choice': no function named {name!r} in 'tools'.", "tool_choice")
         choice = {"type": "function", "function": {"name": name}}
