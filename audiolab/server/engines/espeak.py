@@ -182,9 +182,7 @@ class EspeakEngine:
             speed: duration factor as in OpenAI's API: 2.0 takes half as long.
             prosody: rate, pitch, volume, pauses, pitch range, breathiness.
         """
-        sentences = P.split_sentences(text) or [text]
-        for i, sentence in enumerate(sentences):
-            gap = P.gap_after(sentence, last=i == len(sentences) - 1)
+        for i, sentence, gap in P.pieces(text):
             samples = self.synthesize_sentence(P.speakable(sentence), voice=voice, speed=speed, prosody=prosody,
                                                gap_s=gap)
             yield Audio.from_array(samples, self.sample_rate, source=f"espeak:{voice.params.get('voice', 'en-us')}",

@@ -38,6 +38,7 @@ __all__ = [
     "RULES",
     "LIMITS",
     "from_instructions",
+    "pieces",
     "matched_rules",
     "markdown_table",
     "split_sentences",
@@ -255,6 +256,13 @@ def speakable(piece: str) -> str:
     """
     piece = piece.strip()
     return piece if re.search(r"[^\w\s]$", piece) else piece + ","
+
+
+def pieces(text: str):
+    """``(index, piece, gap_after_s)`` for each piece a TTS engine speaks in turn (see split_sentences)."""
+    sentences = split_sentences(text) or [text]
+    for i, sentence in enumerate(sentences):
+        yield i, sentence, gap_after(sentence, last=i == len(sentences) - 1)
 
 
 def gap_after(piece: str, *, last: bool) -> float:
