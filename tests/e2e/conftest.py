@@ -73,7 +73,7 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_ready() -> None:
     reason = missing_requirement()
     if reason:
@@ -152,13 +152,13 @@ class JupyterServer:
                 self._api("DELETE", f"/api/sessions/{session['id']}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebooks_dir(tmp_path_factory) -> Path:
     """Where the generated test notebooks are written and the servers are rooted."""
     return tmp_path_factory.mktemp("e2e-notebooks")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter(e2e_ready, notebooks_dir, tmp_path_factory):
     home = tmp_path_factory.mktemp("jupyter-home")
     port, token, log = free_port(), secrets.token_hex(16), home / "jupyter.log"
@@ -176,7 +176,7 @@ def jupyter(e2e_ready, notebooks_dir, tmp_path_factory):
         server.shutdown_kernels()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebook7(jupyter) -> None:
     """Notebook 7 is installed (the same server then serves it at /tree and /notebooks)."""
     if importlib.util.find_spec("notebook") is None:
@@ -233,7 +233,7 @@ class FakeMic:
     loop_s: float  # the whole file
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fake_mic(tmp_path_factory) -> FakeMic:
     """A real speech clip as Chromium wants it: a 16-bit mono 48 kHz wav, a few seconds long."""
     import numpy as np
@@ -260,7 +260,7 @@ def chromium_args(fake_mic: FakeMic) -> list[str]:
             "--disable-quic", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(e2e_ready, fake_mic, tmp_path_factory):
     """A Chromium context (fresh ``--user-data-dir``) whose microphone plays ``fake_mic``."""
     from playwright.sync_api import sync_playwright
