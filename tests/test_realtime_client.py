@@ -110,9 +110,13 @@ def test_barge_in_truncates_the_answer_at_what_was_played(lab, question):
     assert run.timeline.of("conversation.item.truncated"), run.timeline.types()
     # The interruption was heard as a new turn and answered.
     assert len(run.responses) == 2 and run.responses[-1]["status"] in ("completed", "incomplete")
-    assert first["status"] in ("cancelled", "completed")
+    # Cancelled by the barge-in, or already finished when it came (completed, or cut at
+    # max_output_tokens: on a busy machine the answer can finish before the interruption lands).
+    assert first["status"] in ("cancelled", "completed", "incomplete")
     if first["status"] == "cancelled":
         assert first["reason"] == "turn_detected"
+    if first["status"] == "incomplete":
+        assert first["reason"] == "max_output_tokens"
 
 
 def test_barge_in_needs_turn_detection(lab, question):
