@@ -86,7 +86,7 @@ def test_clients_that_hang_up_mid_stream_leave_no_work_running(server, long_spee
         "chat SSE with audio": lambda: _chat_sse_then_hang_up(server.url, audio=True),
     }
     readings = []
-    for round_ in range(3):
+    for round_ in range(4):
         for name, hang_up in hangups.items():
             hang_up()
             t = time.monotonic()
@@ -97,8 +97,9 @@ def test_clients_that_hang_up_mid_stream_leave_no_work_running(server, long_spee
         gc.collect()
         readings.append((rss_mb(), thread_count()))
     print(f"\nRSS (MB) and threads after each round of 4 hang-ups: {[(round(r), n) for r, n in readings]}")
-    (rss1, threads1), (rss3, threads3) = readings[0], readings[-1]
-    assert rss3 - rss1 < 150, f"RSS grew {rss3 - rss1:.0f} MB over two more rounds of hang-ups"
+    # The first two rounds warm up (engines, worker threads, malloc arenas); a leak keeps growing after.
+    (rss1, threads1), (rss3, threads3) = readings[1], readings[-1]
+    assert rss3 - rss1 < 150, f"RSS grew {rss3 - rss1:.0f} MB over two more rounds of hang-ups after warm-up"
     assert threads3 <= threads1 + 4, f"threads grew from {threads1} to {threads3}"
 
 
