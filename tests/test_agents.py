@@ -17,6 +17,7 @@ from audiolab.agents import (AgentTurn, ChainedAgent, RealtimeAgent, breakdown, 
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
 from audiolab.eval.metrics import wer
+from tests.spoken import clean_take
 
 MODELS = dict(stt_model="gpt-transcribe", chat_model="gpt-4o-mini", tts_model="gpt-4o-mini-tts")
 
@@ -28,9 +29,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def question(lab) -> Audio:
-    text = "What is the capital of Italy?"
-    body = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=text, response_format="wav")
-    return Audio.from_bytes(body.content, text=text)
+    return clean_take(lab, "What is the capital of Italy?")
 
 
 def test_chained_agent_hears_answers_and_times_each_stage(lab, question):
