@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from audiolab.eval.metrics import cer
-
-_BRACKETS = re.compile(r"[()\[\]{}<>]")
+from audiolab.eval.metrics import as_spoken, cer
 
 
 def spoken_cer(said: str, heard: str) -> float:
@@ -17,7 +13,7 @@ def spoken_cer(said: str, heard: str) -> float:
     would count as three insertions. And a small LLM invents names ("Il Coriobergio") that whisper
     spells its own way ("Corio Bergio"): a word or two each, but only a few characters.
     """
-    return cer(_BRACKETS.sub(" ", said), _BRACKETS.sub(" ", heard))
+    return cer(as_spoken(said), as_spoken(heard))
 
 
 def clean_take(lab, text: str, *, voice: str = "alloy", takes: int = 3):

@@ -32,6 +32,7 @@ from typing import Any
 
 from audiolab.audio import Audio
 from audiolab.errors import EngineUnavailable, InvalidRequest
+from audiolab.eval.metrics import as_spoken
 
 __all__ = [
     "Utterance",
@@ -255,6 +256,9 @@ def synthetic_speech(lab: Any, texts: Sequence[str] | None = None, voices: Seque
                      model: str | None = None, *, instructions: str | None = None) -> Dataset:
     """Have a TTS model speak ``texts`` in each voice; the text is the reference. All synthetic.
 
+    The reference is the text as spoken (:func:`~audiolab.eval.metrics.as_spoken`: brackets go,
+    their words stay, since the TTS reads them); ``meta["input"]`` keeps the text as sent.
+
     Args:
         lab: a connection from :func:`audiolab.connect` (uses ``lab.client``).
         texts: sentences to speak (default: :data:`HARVARD_SENTENCES`).
@@ -279,9 +283,10 @@ def synthetic_speech(lab: Any, texts: Sequence[str] | None = None, voices: Seque
             resp = lab.client.audio.speech.create(model=model, voice=voice, input=text,
                                                    response_format="wav", **kw)
             source = f"{backend}:{model}/{voice}"
-            meta = {"synthetic": True, "model": model, "voice": voice, "backend": backend}
-            clip = Audio.from_bytes(_speech_bytes(resp), source=source, text=text, meta=meta)
-            out.append(Utterance(id=f"syn-{voice}-{i + 1:02d}", audio=clip, text=text, speaker=voice,
+            meta = {"synthetic": True, "model": model, "voice": voice, "backend": backend, "input": text}
+            spoken = as_spoken(text)
+            clip = Audio.from_bytes(_speech_bytes(resp), source=source, text=spoken, meta=meta)
+            out.append(Utterance(id=f"syn-{voice}-{i + 1:02d}", audio=clip, text=spoken, speaker=voice,
                                  source=source, synthetic=True, meta=meta))
     return Dataset(out, name=f"synthetic:{model}")
 

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from audiolab.eval.prosody import Prosody, f0_contour, loudness, prosody
 
 __all__ = [
     "normalize",
+    "as_spoken",
     "Score",
     "score",
     "wer",
@@ -94,6 +96,24 @@ def normalize(text: str | None, *, language: str = "en") -> str:
         'qué tal señor'
     """
     return _normalize_cached(text or "", _is_english(language))
+
+
+_BRACKETS = re.compile(r"[()\[\]<>]")
+
+
+def as_spoken(text: str) -> str:
+    """Text that a TTS reads aloud, made fit to be a reference: its brackets go, their words stay.
+
+    Whisper's normaliser drops whatever is in brackets, because in a human transcript that is an
+    annotation ("[laughter]"). A TTS reads "(the capital)" aloud, and whisper hears those words.
+
+    Example:
+        >>> normalize("Rome (the capital) is old.")
+        'rome is old'
+        >>> normalize(as_spoken("Rome (the capital) is old."))
+        'rome the capital is old'
+    """
+    return " ".join(_BRACKETS.sub(" ", text).split())
 
 
 @functools.lru_cache(maxsize=8192)
