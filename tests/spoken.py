@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audiolab.eval.metrics import as_spoken, cer
+from audiolab.audio import Audio
+from audiolab.eval.metrics import as_spoken, cer, wer
 
 
 def spoken_cer(said: str, heard: str) -> float:
@@ -16,7 +17,7 @@ def spoken_cer(said: str, heard: str) -> float:
     return cer(as_spoken(said), as_spoken(heard))
 
 
-def clean_take(lab, text: str, *, voice: str = "alloy", takes: int = 3):
+def clean_take(lab, text: str, *, voice: str = "alloy", takes: int = 3) -> Audio:
     """A spoken prompt for tests whose subject is what happens *after* the speech is heard.
 
     Piper samples its prosody afresh on every request, and about one take in thirty of a short
@@ -24,9 +25,6 @@ def clean_take(lab, text: str, *, voice: str = "alloy", takes: int = 3):
     person re-recording a prompt, keep the first take that whisper-1 hears word for word; if no
     take is clean, the last one is returned and the test's own assertions report it.
     """
-    from audiolab.audio import Audio
-    from audiolab.eval.metrics import wer
-
     for _ in range(takes):
         body = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice=voice, input=text, response_format="wav")
         clip = Audio.from_bytes(body.content, text=text)
