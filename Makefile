@@ -1,6 +1,8 @@
 # audiolab: two commands for a new machine.
 #   make lab    create .venv, install everything (local engines and weights included), open JupyterLab
 #   make test   the same install, then the whole test suite
+#   make unit   the fast tests: no engines, no weights (only the Python install), under 2 minutes
+#   make lint   ruff over audiolab, tests and bench
 #   make serve  run the local OpenAI-compatible backend on its own (http://127.0.0.1:8000/v1)
 # Options: PYTHON=python3.11  JUPYTER_PORT=8888  LAB_FLAGS=--no-browser  PORT=8000  API_KEY=...
 
@@ -15,10 +17,10 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test serve install system-deps kernel weights clean help
+.PHONY: unit lint lab test serve install system-deps kernel weights clean help
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,9p' Makefile
 
 $(BIN)/python:
 	@echo "==> Creating the virtual environment $(VENV) with $(PYTHON)"
@@ -53,6 +55,18 @@ lab: install
 test: install
 	@echo "==> Running the test suite"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only the Python install: no system packages, no weights, no kernel. Tests that start the local
+# backend or load an engine carry the 'engines' marker (tests/conftest.py) and are left out.
+UNIT_PATHS ?= tests --ignore=tests/server --ignore=tests/reliability --ignore=tests/e2e \
+	--ignore=tests/test_notebooks.py --ignore=tests/test_make_lab.py
+
+unit: $(STAMP)
+	@echo "==> Running the unit tests (no engines, no weights)"
+	$(BIN)/python -m pytest -q -m "not engines and not slow" -p no:cacheprovider $(UNIT_PATHS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check audiolab tests bench
 
 serve: install
 	@echo "==> Serving the local backend on http://127.0.0.1:$(PORT)/v1"
