@@ -238,7 +238,8 @@ def catalog_frame(models: Iterable[Mapping] | None, *, include_sdk: bool = True,
 
     Returns:
         One row per (model, kind): ``model, kind, served, in_sdk, params, unsupported, formats,
-        shutdown_date, days_left, past_shutdown, replacement, alias_of, engine, owned_by``.
+        shutdown_date, days_left, past_shutdown, replacement, alias_of, engine, owned_by, note``
+        (``note``: the backend's word on the id, e.g. that OpenAI no longer serves it).
     """
     import pandas as pd
 
@@ -265,6 +266,7 @@ def catalog_frame(models: Iterable[Mapping] | None, *, include_sdk: bool = True,
                 "shutdown_date": _date(m.get("shutdown_date")) or _date(info.get("shutdown_date")),
                 "replacement": m.get("replacement"), "alias_of": m.get("alias_of"),
                 "engine": m.get("engine"), "owned_by": m.get("owned_by"),
+                "retired": bool(m.get("retired")), "note": m.get("note"),
             }
     if include_sdk or models is None:
         for key, info in sdk.items():
@@ -273,16 +275,18 @@ def catalog_frame(models: Iterable[Mapping] | None, *, include_sdk: bool = True,
                              "served": None if models is None else False, "in_sdk": True,
                              "params": info["params"], "unsupported": info["unsupported"],
                              "formats": info["formats"], "shutdown_date": _date(info["shutdown_date"]),
-                             "replacement": None, "alias_of": None, "engine": None, "owned_by": None}
+                             "replacement": None, "alias_of": None, "engine": None, "owned_by": None,
+                             "retired": False, "note": None}
     for row in rows.values():
         d = row["shutdown_date"]
         row["days_left"] = (d - today).days if d else None
-        row["past_shutdown"] = bool(d and d <= today)
+        # A retired id (OpenAI no longer serves it, the local backend still does) counts as shut down.
+        row["past_shutdown"] = bool(d and d <= today) or row["retired"]
     for row in rows.values():  # a replacement: the newest same-kind model with no shutdown announced
         if row["replacement"] or not row["shutdown_date"]:
             continue
         pool = [r for r in rows.values() if r["kind"] == row["kind"] and not r["shutdown_date"]
-                and r["model"] != row["model"] and not _SNAPSHOT.search(r["model"])
+                and not r["retired"] and r["model"] != row["model"] and not _SNAPSHOT.search(r["model"])
                 and (r["in_sdk"] or r["alias_of"])]  # OpenAI ids only, not a local engine's own id
         served = [r for r in pool if r["served"] is not False]
         pool = served or pool
@@ -290,7 +294,7 @@ def catalog_frame(models: Iterable[Mapping] | None, *, include_sdk: bool = True,
         if same:
             row["replacement"] = max(same, key=lambda r: _version_key(r["model"]))["model"]
     cols = ["model", "kind", "served", "in_sdk", "shutdown_date", "days_left", "past_shutdown", "replacement",
-            "params", "unsupported", "formats", "alias_of", "engine", "owned_by"]
+            "params", "unsupported", "formats", "alias_of", "engine", "owned_by", "note"]
     df = pd.DataFrame(list(rows.values()), columns=cols)
     df["days_left"] = df["days_left"].astype("Int64")
     kind_order = {k: i for i, k in enumerate((*KINDS, "other"))}
@@ -333,8 +337,9 @@ def check_model(lab_or_frame, model: str, *, today: _dt.date | None = None) -> d
     row = rows.iloc[0].to_dict()
     if row["past_shutdown"]:
         hint = f" Use {row['replacement']!r} instead." if row.get("replacement") else ""
-        warnings.warn(f"{model!r} was shut down on {row['shutdown_date']} (announced in the openai SDK).{hint}",
-                      ModelShutdownWarning, stacklevel=2)
+        when = (f"was shut down on {row['shutdown_date']} (announced in the openai SDK)" if row["shutdown_date"]
+                else "is retired: OpenAI no longer serves it")
+        warnings.warn(f"{model!r} {when}.{hint}", ModelShutdownWarning, stacklevel=2)
     return row
 
 

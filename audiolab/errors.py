@@ -14,6 +14,7 @@ __all__ = [
     "InvalidRequest",
     "Unauthorized",
     "NotFound",
+    "PermissionDenied",
     "UnsupportedModel",
     "PayloadTooLarge",
     "RateLimited",
@@ -83,6 +84,13 @@ class NotFound(AudiolabError):
     """A resource id that does not exist (HTTP 404)."""
 
     status_code = 404
+    error_type = "invalid_request_error"
+
+
+class PermissionDenied(AudiolabError):
+    """A feature this backend does not offer to anyone, such as custom voices (HTTP 403)."""
+
+    status_code = 403
     error_type = "invalid_request_error"
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "ALIASES",
     "VOICES",
     "OPENAI_VOICES",
+    "RETIRED",
     "ENGINES",
     "Registry",
 ]
@@ -74,6 +75,7 @@ class Alias:
     logprobs: bool = False  # stt: include=["logprobs"] allowed
     shutdown: str | None = None  # announced shutdown date, from the SDK's docs
     replacement: str | None = None
+    retired: bool = False  # OpenAI no longer serves this id; kept locally so that old tutorials run
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,30 @@ def _aliases() -> dict[str, Alias]:
     return {a.id: a for a in out}
 
 
-ALIASES: Mapping[str, Alias] = _ro(_aliases())
+#: Ids OpenAI has retired, still in the SDK's model literals and in old tutorials and cookbooks:
+#: id -> (kind, GA replacement, announced shutdown date from the SDK's ``ChatModel`` docs or None).
+RETIRED: Mapping[str, tuple[str, str, str | None]] = _ro({
+    "gpt-4o-audio-preview": ("chat", "gpt-audio", "2026-05-07"),
+    "gpt-4o-audio-preview-2024-10-01": ("chat", "gpt-audio", "2025-10-10"),
+    "gpt-4o-audio-preview-2024-12-17": ("chat", "gpt-audio", "2026-05-07"),
+    "gpt-4o-audio-preview-2025-06-03": ("chat", "gpt-audio", "2026-05-07"),
+    "gpt-4o-mini-audio-preview": ("chat", "gpt-audio-mini", "2026-05-07"),
+    "gpt-4o-mini-audio-preview-2024-12-17": ("chat", "gpt-audio-mini", "2026-05-07"),
+    "gpt-4o-realtime-preview": ("realtime", "gpt-realtime", None),
+    "gpt-4o-realtime-preview-2024-10-01": ("realtime", "gpt-realtime", None),
+    "gpt-4o-realtime-preview-2024-12-17": ("realtime", "gpt-realtime", None),
+    "gpt-4o-realtime-preview-2025-06-03": ("realtime", "gpt-realtime", None),
+    "gpt-4o-mini-realtime-preview": ("realtime", "gpt-realtime-mini", None),
+    "gpt-4o-mini-realtime-preview-2024-12-17": ("realtime", "gpt-realtime-mini", None),
+})
+
+
+def _retired_aliases() -> dict[str, Alias]:
+    return {rid: Alias(rid, CHAT_MODEL, kind, shutdown=shutdown, replacement=replacement, retired=True)
+            for rid, (kind, replacement, shutdown) in RETIRED.items()}
+
+
+ALIASES: Mapping[str, Alias] = _ro({**_aliases(), **_retired_aliases()})
 
 # The 13 built-in OpenAI voices, each mapped to a distinct local voice (documented in the README).
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
@@ -332,7 +357,10 @@ def markdown_table() -> str:
             notes.append("instructions honoured" if a.instructions else "instructions rejected, no SSE")
         if a.response_formats:
             notes.append("formats: " + ", ".join(a.response_formats))
-        if a.shutdown:
+        if a.retired:
+            notes.append("retired: OpenAI no longer serves it" + (f" (shutdown {a.shutdown})" if a.shutdown else "")
+                         + f"; use `{a.replacement}`")
+        elif a.shutdown:
             notes.append(f"OpenAI shutdown {a.shutdown}")
         rows.append(f"| `{a.id}` | {a.kind} | `{a.target}` | {'; '.join(notes)} |")
     return "\n".join(rows)

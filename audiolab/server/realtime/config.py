@@ -203,6 +203,9 @@ class SessionConfig:
         _expect(patch, (dict,), "session", "an object")
         if "type" not in patch:
             raise _bad("Missing required parameter: 'session.type'.", "session.type", "missing_required_parameter")
+        if patch["type"] == "transcription" and self.kind == "realtime":  # OpenAI's own words and code
+            raise _bad("Passing a transcription session update event to a realtime session is not allowed.",
+                       "session.type", "invalid_parameter")
         if patch["type"] != self.kind:
             raise _bad(f"Invalid value for 'session.type': this is a {self.kind} session and cannot become "
                        f"{patch['type']!r}.", "session.type")

@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import importlib
 import json
 
 from fastapi import FastAPI, Request
 
-__all__ = ["include_all", "ENGINE_HEADER", "engine_headers", "state", "loads_strict", "decode_audio",
-           "MAX_DECODED_SAMPLES", "MAX_AUDIO_SECONDS"]
+__all__ = ["include_all", "ENGINE_HEADER", "engine_headers", "deprecation_headers", "state", "loads_strict",
+           "decode_audio", "MAX_DECODED_SAMPLES", "MAX_AUDIO_SECONDS"]
 
 ENGINE_HEADER = "x-audiolab-engine"
 
 # Resource modules, each exposing ``router``. A module missing from the tree is skipped so that
 # the backend can grow one resource at a time.
-_RESOURCES = ("health", "models", "speech", "transcriptions", "translations", "chat", "realtime")
+_RESOURCES = ("health", "models", "speech", "transcriptions", "translations", "chat", "realtime", "voices")
 
 
-def engine_headers(spec) -> dict[str, str]:
-    """The response header that names the engine (and local model) that served a request."""
-    return {ENGINE_HEADER: f"{spec.engine}/{spec.id}"}
+#: Where OpenAI lists retired models and their replacements (the ``Link`` of a retired id).
+DEPRECATIONS_URL = "https://developers.openai.com/api/docs/deprecations"
+
+
+def engine_headers(spec, alias=None) -> dict[str, str]:
+    """The response header that names the engine (and local model) that served a request, plus
+    :func:`deprecation_headers` when the request named a retired OpenAI id."""
+    return {ENGINE_HEADER: f"{spec.engine}/{spec.id}", **deprecation_headers(alias)}
+
+
+def deprecation_headers(alias) -> dict[str, str]:
+    """``Deprecation`` (RFC 9745), ``Sunset`` (RFC 8594), ``Link`` and ``Warning`` headers for a
+    retired OpenAI id, which the local backend still serves so that old tutorials run; ``{}``
+    for any other id."""
+    if alias is None or not getattr(alias, "retired", False):
+        return {}
+    headers = {"deprecation": "true"}
+    if alias.shutdown:
+        when = datetime.datetime.fromisoformat(alias.shutdown).replace(tzinfo=datetime.timezone.utc)
+        headers["deprecation"] = f"@{int(when.timestamp())}"
+        headers["sunset"] = email.utils.format_datetime(when, usegmt=True)
+    headers["link"] = f'<{DEPRECATIONS_URL}>; rel="deprecation"; type="text/html"'
+    headers["warning"] = (f'299 audiolab "{alias.id} is retired: OpenAI no longer serves it. The local backend '
+                          f'answers it with {alias.target}; use {alias.replacement}."')
+    return headers
 
 
 def loads_strict(raw: bytes | str):

@@ -247,7 +247,7 @@ async def create_chat_completion(request: Request):
     body = reply.envelope("chat.completion")
     body["choices"] = [{"index": 0, "message": message, "logprobs": _logprobs(deltas, req), "finish_reason": finish}]
     body["usage"] = _usage(final, conv=conv, heard_tokens=heard, out_audio_s=out_s)
-    return JSONResponse(body, headers=engine_headers(req.spec))
+    return JSONResponse(body, headers=engine_headers(req.spec, req.alias))
 
 
 def _sentences(pending: str) -> tuple[str, str]:
@@ -357,7 +357,7 @@ async def _stream(request: Request, req: ChatRequest, reply: _Reply, llm, tts, c
         finally:
             task.cancel()
 
-    headers = {**engine_headers(req.spec), "cache-control": "no-cache", "x-accel-buffering": "no"}
+    headers = {**engine_headers(req.spec, req.alias), "cache-control": "no-cache", "x-accel-buffering": "no"}
     return _EventStream(sse(), on_close=task.cancel, media_type="text/event-stream", headers=headers)
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from audiolab.errors import NotFound
 from audiolab.server.registry import ALIASES, MODELS
-from audiolab.server.routes import ENGINE_HEADER, state
+from audiolab.server.routes import ENGINE_HEADER, deprecation_headers, state
 
 router = APIRouter(prefix="/v1")
 
@@ -34,6 +34,11 @@ def _model_object(model_id: str, registry) -> dict | None:
             obj["shutdown_date"] = alias.shutdown
         if alias.replacement:
             obj["replacement"] = alias.replacement
+        if alias.retired:
+            obj["retired"] = True
+            obj["note"] = (f"OpenAI no longer serves {model_id}; the local backend still answers it (with "
+                           f"{spec.id}) so that old tutorials run, and marks each response with a Deprecation "
+                           f"header. Use {alias.replacement}.")
     else:
         obj["description"] = spec.description
     return obj
@@ -51,4 +56,6 @@ async def retrieve_model(model_id: str, request: Request):
     obj = _model_object(model_id, state(request).registry)
     if obj is None:
         raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-    return JSONResponse(obj, headers={ENGINE_HEADER: obj["owned_by"].split(":", 1)[1] + "/" + obj.get("alias_of", obj["id"])})
+    headers = {ENGINE_HEADER: obj["owned_by"].split(":", 1)[1] + "/" + obj.get("alias_of", obj["id"]),
+               **deprecation_headers(ALIASES.get(model_id))}
+    return JSONResponse(obj, headers=headers)

@@ -18,7 +18,10 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from audiolab.errors import AudiolabError, InvalidRequest
+from audiolab.server.realtime import beta
 from audiolab.server.realtime.events import error_event
+from audiolab.server.registry import ALIASES
+from audiolab.server.routes import deprecation_headers
 from audiolab.server.realtime.session import RealtimeSession
 
 __all__ = ["router"]
@@ -42,10 +45,22 @@ def _session_kind(websocket: WebSocket) -> tuple[str, str | None]:
     return "realtime", model
 
 
+def _from_beta(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text  # the session reports the bad JSON
+    return json.dumps(beta.from_beta(data))
+
+
 @router.websocket("/v1/realtime")
 async def realtime(websocket: WebSocket) -> None:
     offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    # A retired model id (gpt-4o-realtime-preview...) still connects; the handshake says it is retired.
+    retired = deprecation_headers(ALIASES.get(websocket.query_params.get("model") or ""))
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None,
+                           headers=[(k.encode(), v.encode("latin-1")) for k, v in retired.items()])
+    dialect = beta.is_beta(websocket.headers)  # OpenAI-Beta: realtime=v1 -> beta event names and shapes
     state = websocket.app.state
     try:
         kind, model = _session_kind(websocket)
@@ -59,7 +74,8 @@ async def realtime(websocket: WebSocket) -> None:
     async def write() -> None:
         while True:
             ev = await outbox.get()
-            await websocket.send_text(json.dumps(ev))
+            for out in beta.to_beta(ev) if dialect else (ev,):
+                await websocket.send_text(json.dumps(out))
 
     writer = asyncio.create_task(write())
     session = RealtimeSession(kind=kind, model=model, registry=state.registry, jobs=state.jobs,
@@ -75,7 +91,7 @@ async def realtime(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             if message.get("text") is not None:
-                await session.handle_text(message["text"])
+                await session.handle_text(_from_beta(message["text"]) if dialect else message["text"])
             elif message.get("bytes") is not None:
                 session.handle_binary()
             if writer.done():  # the client stopped reading
