@@ -62,7 +62,9 @@ def _ga_config(beta: dict, *, session: bool) -> dict:
     audio_out: dict = {}
     for key, value in beta.items():
         if key == "modalities":  # beta ["text", "audio"] is GA ["audio"] (a transcript comes with it)
-            out["output_modalities"] = (["audio"] if "audio" in value else ["text"]) if isinstance(value, list) else value
+            if isinstance(value, list):
+                value = ["audio"] if "audio" in value else ["text"]
+            out["output_modalities"] = value
         elif key == "voice":
             audio_out["voice"] = value
         elif key == "speed":
