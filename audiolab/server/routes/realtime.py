@@ -20,9 +20,9 @@ from fastapi import APIRouter, WebSocket
 from audiolab.errors import AudiolabError, InvalidRequest
 from audiolab.server.realtime import beta
 from audiolab.server.realtime.events import error_event
+from audiolab.server.realtime.session import RealtimeSession
 from audiolab.server.registry import ALIASES
 from audiolab.server.routes import deprecation_headers
-from audiolab.server.realtime.session import RealtimeSession
 
 __all__ = ["router"]
 
