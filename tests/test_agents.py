@@ -19,6 +19,8 @@ from audiolab.errors import InvalidRequest
 from audiolab.eval.metrics import wer
 from tests.spoken import clean_take
 
+pytestmark = pytest.mark.engines  # every test here talks to the local backend
+
 MODELS = dict(stt_model="gpt-transcribe", chat_model="gpt-4o-mini", tts_model="gpt-4o-mini-tts")
 
 

@@ -55,6 +55,7 @@ def _lesson(lab, clip_wav):
     return out
 
 
+@pytest.mark.engines
 def test_readwrite_serves_the_second_identical_call_from_the_cache(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
     first = lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Cache me.", response_format="wav").content
@@ -72,6 +73,7 @@ def recorded_lesson(tmp_path_factory, clip_wav):
     return folder, _lesson(teacher, clip_wav), teacher
 
 
+@pytest.mark.engines
 def test_the_network_guard_really_blocks_live_requests(no_network):
     live = audiolab.connect(audiolab.connect("local").base_url, max_retries=0, timeout=5)
     with pytest.raises(openai.APIConnectionError):
@@ -79,6 +81,7 @@ def test_the_network_guard_really_blocks_live_requests(no_network):
     assert no_network, "the guard saw the connection attempt"
 
 
+@pytest.mark.engines
 def test_students_replay_the_lesson_offline(recorded_lesson, clip_wav, no_network):
     folder, recorded, _ = recorded_lesson
     student = audiolab.connect(CLOSED_PORT_URL, cache="replay", cache_dir=folder, environ={})
@@ -93,6 +96,7 @@ def test_students_replay_the_lesson_offline(recorded_lesson, clip_wav, no_networ
     assert df["cost_usd"].sum() == 0
 
 
+@pytest.mark.engines
 def test_replay_miss_names_the_missing_request(recorded_lesson, no_network):
     folder, _, _ = recorded_lesson
     student = audiolab.connect(CLOSED_PORT_URL, cache="replay", cache_dir=folder, environ={})
@@ -118,6 +122,7 @@ def test_replay_of_local_needs_no_server_and_no_key(tmp_path, no_network):
     assert no_network == []
 
 
+@pytest.mark.engines
 def test_async_client_replays_too(recorded_lesson, no_network):
     import asyncio
 
@@ -133,6 +138,7 @@ def test_async_client_replays_too(recorded_lesson, no_network):
     assert no_network == []
 
 
+@pytest.mark.engines
 def test_corrupt_entry_is_reported_refetched_and_never_returned(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
     good = lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Corrupt me.", response_format="pcm").content
@@ -162,6 +168,7 @@ def test_truncated_entry_fails_its_check(tmp_path):
     assert cache.is_corrupt(key)
 
 
+@pytest.mark.engines
 def test_truncated_entry_in_a_replayed_lesson_raises_cache_miss(recorded_lesson, tmp_path, no_network):
     import shutil
 
@@ -225,6 +232,7 @@ def test_concurrent_writers_threads_and_processes_never_leave_a_broken_entry(tmp
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []
 
 
+@pytest.mark.engines
 def test_concurrent_sdk_calls_share_one_valid_entry(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
     bodies = []
@@ -243,6 +251,7 @@ def test_concurrent_sdk_calls_share_one_valid_entry(tmp_path):
     assert len(bodies) == 4
 
 
+@pytest.mark.engines
 def test_cache_key_ignores_headers_and_multipart_boundaries(tmp_path, clip_wav):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
     a = lab.client.audio.transcriptions.create(model="whisper-1", file=("a.wav", clip_wav, "audio/wav"))

@@ -65,6 +65,7 @@ def test_param_support_follows_the_sdk_docs():
     assert by_model[("gpt-realtime", "realtime")]["formats"] == ("audio/pcm", "audio/pcmu", "audio/pcma")
 
 
+@pytest.mark.engines
 def test_catalog_joins_backend_models_with_the_sdk(local_catalog):
     df = local_catalog.set_index(["model", "kind"])
     tts = df.loc[("gpt-4o-mini-tts", "tts")]
@@ -78,6 +79,7 @@ def test_catalog_joins_backend_models_with_the_sdk(local_catalog):
     assert set(local_catalog["kind"]) <= set(KINDS)
 
 
+@pytest.mark.engines
 def test_the_backend_model_object_overrides_shutdown_and_replacement(lab):
     served = {m.id: m.to_dict() for m in lab.client.models.list()}
     df = catalog_frame(served.values(), today=TODAY).set_index(["model", "kind"])
@@ -95,6 +97,7 @@ def test_a_deprecated_model_gets_a_current_replacement():
     assert df.loc[("gpt-realtime-mini", "realtime"), "replacement"] == "gpt-realtime-2.1-mini"
 
 
+@pytest.mark.engines
 def test_pick_model_gives_a_served_model_for_every_kind(lab, local_catalog):
     served = set(lab.models())
     for kind in ("tts", "stt", "chat audio", "realtime"):

@@ -47,6 +47,7 @@ def test_openai_backend_points_the_sdk_at_openai_and_hides_the_key():
     assert "FAKEKEY" not in repr(lab)
 
 
+@pytest.mark.engines
 def test_local_backend_starts_once_and_lists_models():
     lab = connect("local", environ={})
     again = connect(environ={})
@@ -57,6 +58,7 @@ def test_local_backend_starts_once_and_lists_models():
     assert "local backend" in lab._repr_html_()
 
 
+@pytest.mark.engines
 def test_url_backend_talks_to_any_openai_compatible_server():
     local = connect("local", environ={})
     lab = connect(local.base_url, api_key=FAKE_KEY, environ={})

@@ -18,6 +18,8 @@ from audiolab.history import COLUMNS, SessionCost
 from audiolab.wire import sse_events
 from tests.conftest import speech_clip_path
 
+pytestmark = pytest.mark.engines  # every test here talks to the local backend
+
 FAKE_KEY = "sk-test-FAKEKEY0123456789abcdefghijklmnop"
 
 

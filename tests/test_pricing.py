@@ -43,6 +43,7 @@ def lab(prices_csv):
     return audiolab.connect("local", prices=prices_csv)
 
 
+@pytest.mark.engines
 def test_speech_tokens_cost_usage_times_price(lab):
     with lab.client.audio.speech.with_streaming_response.create(
             model="gpt-4o-mini-tts", voice="alloy", input="Count my tokens.", stream_format="sse") as r:
@@ -54,6 +55,7 @@ def test_speech_tokens_cost_usage_times_price(lab):
     assert row["cost_usd"] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.engines
 def test_speech_without_usage_falls_back_to_the_minute_estimate(lab):
     body = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="No usage here.",
                                           response_format="wav").content
@@ -62,6 +64,7 @@ def test_speech_without_usage_falls_back_to_the_minute_estimate(lab):
     assert row["cost_usd"] == pytest.approx(Audio.from_bytes(body).duration / 60 * 0.6, rel=1e-3)
 
 
+@pytest.mark.engines
 def test_whisper_is_billed_per_minute_of_the_reported_duration(lab, clip_wav):
     result = lab.client.audio.transcriptions.create(model="whisper-1", file=("c.wav", clip_wav, "audio/wav"))
     row = lab.history.frame.iloc[-1]
@@ -70,6 +73,7 @@ def test_whisper_is_billed_per_minute_of_the_reported_duration(lab, clip_wav):
     assert row["cost_usd"] == pytest.approx(seconds / 60 * 0.5, rel=1e-3)
 
 
+@pytest.mark.engines
 def test_tts_1_is_billed_per_character(lab):
     text = "Twenty-six characters now"
     lab.client.audio.speech.create(model="tts-1", voice="alloy", input=text, response_format="pcm").content
@@ -78,6 +82,7 @@ def test_tts_1_is_billed_per_character(lab):
     assert row["cost_usd"] == pytest.approx(len(text) * 1000 / 1e6)
 
 
+@pytest.mark.engines
 def test_streamed_transcription_tokens_cost_by_modality(lab, clip_wav):
     done = list(lab.client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", stream=True,
                                                        file=("c.wav", clip_wav, "audio/wav")))[-1]
@@ -88,6 +93,7 @@ def test_streamed_transcription_tokens_cost_by_modality(lab, clip_wav):
     assert row["cost_usd"] == pytest.approx(expected)
 
 
+@pytest.mark.engines
 def test_missing_price_is_unknown_not_zero_and_the_session_says_so(lab, clip_wav):
     lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Known.", response_format="pcm").content
     lab.client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("c.wav", clip_wav, "audio/wav"))
@@ -102,6 +108,7 @@ def test_missing_price_is_unknown_not_zero_and_the_session_says_so(lab, clip_wav
     assert lab.history.summary().loc["gpt-4o-transcribe", "unknown_cost"] == 1
 
 
+@pytest.mark.engines
 def test_editing_lab_prices_reprices_the_whole_session(lab, clip_wav):
     lab.client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("c.wav", clip_wav, "audio/wav"))
     assert math.isnan(lab.history.frame.iloc[-1]["cost_usd"])
@@ -114,6 +121,7 @@ def test_editing_lab_prices_reprices_the_whole_session(lab, clip_wav):
     assert lab.history.frame.iloc[-1]["cost_usd"] == 0
 
 
+@pytest.mark.engines
 def test_cache_hits_cost_nothing_but_keep_their_live_price(prices_csv, tmp_path):
     lab = audiolab.connect("local", prices=prices_csv, cache="readwrite", cache_dir=tmp_path / "c")
     for _ in range(2):
@@ -124,6 +132,7 @@ def test_cache_hits_cost_nothing_but_keep_their_live_price(prices_csv, tmp_path)
     assert hit["cost_live_usd"] == pytest.approx(miss["cost_usd"])
 
 
+@pytest.mark.engines
 def test_the_local_backend_is_free_with_the_bundled_table():
     lab = audiolab.connect("local")
     lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="Free.", response_format="pcm").content

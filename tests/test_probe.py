@@ -23,6 +23,7 @@ def local_report():
     return lab, lab.probe(voices=VOICES, stt_formats=("verbose_json", "vtt"))
 
 
+@pytest.mark.engines
 def test_the_local_backend_honours_every_probed_parameter(local_report):
     _, report = local_report
     assert isinstance(report, ProbeReport) and report.backend == "local"
@@ -37,6 +38,7 @@ def test_the_local_backend_honours_every_probed_parameter(local_report):
     assert report.status("response_format=vtt", "whisper-1") == "honoured"
 
 
+@pytest.mark.engines
 def test_probe_calls_are_in_the_history(local_report):
     lab, report = local_report
     df = lab.history.frame
@@ -45,6 +47,7 @@ def test_probe_calls_are_in_the_history(local_report):
     assert not df["cache_hit"].any()
 
 
+@pytest.mark.engines
 def test_the_report_is_a_table(local_report):
     _, report = local_report
     frame = report.frame
@@ -107,6 +110,7 @@ def test_probe_reports_what_a_sloppy_server_ignores(sloppy_url):
     assert report.backend == sloppy_url
 
 
+@pytest.mark.engines
 def test_probe_bypasses_the_cache(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
     for _ in range(2):
@@ -117,6 +121,7 @@ def test_probe_bypasses_the_cache(tmp_path):
     assert len(lab.cache) == 1, "only the model list (for the catalog) is cached"
 
 
+@pytest.mark.engines
 def test_probe_refuses_replay_and_unknown_features(tmp_path):
     with pytest.raises(CacheMiss):
         audiolab.connect("local", cache="replay", cache_dir=tmp_path, environ={}).probe()

@@ -19,6 +19,8 @@ from audiolab.realtime_client import LiveTranscription, RealtimeRun, converse, p
 from tests.conftest import speech_clip_path
 from tests.spoken import clean_take, spoken_cer
 
+pytestmark = pytest.mark.engines  # every test here talks to the local backend
+
 FIRST_LINE = "It was the best of times, it was the worst of times,"
 
 

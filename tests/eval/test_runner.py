@@ -157,6 +157,7 @@ def local_lab():
     return audiolab.connect("local", environ={})
 
 
+@pytest.mark.engines
 def test_whisper_base_on_the_local_backend_transcribes_real_speech(local_lab, tmp_path):
     ds = real_speech().subset(2)
     df = runner.evaluate(local_lab, ds, models=["whisper-base"], cache_dir=tmp_path, progress=False, concurrency=2)
@@ -167,6 +168,7 @@ def test_whisper_base_on_the_local_backend_transcribes_real_speech(local_lab, tm
     assert (df["latency_s"] > 0).all() and s["rtfx"] > 0
 
 
+@pytest.mark.engines
 def test_synthetic_speech_is_labelled_synthetic(local_lab):
     ds = synthetic_speech(local_lab, texts=["Glue the sheet to the dark blue background."], voices=["alloy"])
     u = ds[0]
@@ -175,6 +177,7 @@ def test_synthetic_speech_is_labelled_synthetic(local_lab):
     assert u.audio.duration > 1.0 and u.audio.rms_db > -40
 
 
+@pytest.mark.engines
 def test_tts_round_trip_intelligibility_on_the_local_backend(local_lab, tmp_path):
     # Intelligibility is a corpus figure: one 8-word sentence moves WER in steps of 12.5 %, and
     # Piper samples its prosody afresh on every request. Five Harvard sentences measured 0.10-0.19
@@ -190,6 +193,7 @@ def test_tts_round_trip_intelligibility_on_the_local_backend(local_lab, tmp_path
     assert s["wer"] <= 0.35, df[["reference", "hypothesis", "wer"]].to_string()
 
 
+@pytest.mark.engines
 def test_round_trip_scores_words_in_brackets_because_the_tts_reads_them(local_lab, tmp_path):
     text = "The capital (Rome) is very old."
     df = runner.round_trip(local_lab, [text], voices=["alloy"], cache_dir=tmp_path, progress=False)

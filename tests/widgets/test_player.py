@@ -57,6 +57,7 @@ def test_pcm_split_at_odd_byte_boundaries_is_reassembled_exactly():
     assert len(player.chunks()[0][1]) == 388 and all(len(x) >= 2400 for _, x in player.chunks()[1:-1])
 
 
+@pytest.mark.engines
 def test_streaming_tts_from_the_local_backend_plays_every_sample():
     lab = audiolab.connect("local")
     player = CapturingPlayer()

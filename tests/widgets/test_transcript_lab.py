@@ -56,6 +56,7 @@ def lab_run(lab, utterance):
     return tl, tl.run(progress=False)
 
 
+@pytest.mark.engines
 def test_real_clip_runs_side_by_side_with_timestamps_where_supported(lab_run, utterance):
     tl, df = lab_run
     assert tl.reference == utterance.text
@@ -71,6 +72,7 @@ def test_real_clip_runs_side_by_side_with_timestamps_where_supported(lab_run, ut
     assert starts == sorted(starts) and words[-1][1] <= utterance.audio.duration + 0.5
 
 
+@pytest.mark.engines
 def test_wer_and_cer_match_jiwer_on_whisper_normalised_text(lab_run, utterance):
     tl, df = lab_run
     norm = EnglishTextNormalizer()
@@ -82,6 +84,7 @@ def test_wer_and_cer_match_jiwer_on_whisper_normalised_text(lab_run, utterance):
         assert (r.substitutions, r.deletions, r.insertions) == (out.substitutions, out.deletions, out.insertions)
 
 
+@pytest.mark.engines
 def test_cards_show_diff_scores_and_a_timeline(lab_run):
     tl, _ = lab_run
     tl.widget
@@ -93,6 +96,7 @@ def test_cards_show_diff_scores_and_a_timeline(lab_run):
     assert len(tl.plot_timeline(0).axes) == 2
 
 
+@pytest.mark.engines
 def test_streaming_mode_collects_text_deltas(lab, utterance):
     from audiolab.widgets._background import run_sync
 
@@ -110,6 +114,7 @@ def test_streaming_mode_collects_text_deltas(lab, utterance):
     assert "stream=True" in tl.to_code() and tl.to_code().count("stream=True") == 1
 
 
+@pytest.mark.engines
 def test_a_refused_model_shows_its_error_inline(lab, utterance):
     tl = TranscriptLab(lab, utterance.audio.slice(0, 2.0), reference="it was the age of wisdom",
                        models=["no-such-model", "pocketsphinx"])
@@ -121,6 +126,7 @@ def test_a_refused_model_shows_its_error_inline(lab, utterance):
     assert 'role="alert"' in tl._ui._cards["no-such-model"].value and "no-such-model" in tl._ui.errors.value
 
 
+@pytest.mark.engines
 def test_a_recorder_take_becomes_the_labs_audio(lab):
     rec = Recorder()
     tl = TranscriptLab(lab, rec, models=["pocketsphinx"])
@@ -134,6 +140,7 @@ def test_a_recorder_take_becomes_the_labs_audio(lab):
     assert tl.audio is rec.audio and tl.audio.duration == 1.0
 
 
+@pytest.mark.engines
 def test_transcribe_button_runs_in_the_background(lab, utterance):
     tl = TranscriptLab(lab, utterance.audio.slice(0, 2.0), models=["pocketsphinx"])
     tl.widget
@@ -147,6 +154,7 @@ def test_transcribe_button_runs_in_the_background(lab, utterance):
     assert set(ui._cards) == {"pocketsphinx · T=0", "pocketsphinx · T=0.2"} and not ui.go.disabled
 
 
+@pytest.mark.engines
 def test_to_code_reproduces_the_runs(lab, utterance):
     tl = TranscriptLab(lab, utterance, models=["pocketsphinx"], languages=["en"])
     code = tl.to_code()

@@ -36,6 +36,7 @@ def feature(df: pd.DataFrame, voice: str, vibe: str, name: str) -> float:
     return float(df.loc[(df.voice == voice) & (df.vibe == vibe), name].iloc[0])
 
 
+@pytest.mark.engines
 def test_grid_has_one_measured_cell_per_voice_and_instruction(grid):
     vl, df = grid
     assert len(df) == 8 and df["error"].isna().all()
@@ -49,12 +50,14 @@ def test_grid_has_one_measured_cell_per_voice_and_instruction(grid):
     assert take.audio.sr == 24000 and take.audio.text == TEXT and take.instructions == "Whisper softly."
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize("voice", VOICES)
 def test_whisper_is_quieter_than_neutral(grid, voice):
     _, df = grid
     assert feature(df, voice, "whisper", "lufs") < feature(df, voice, "neutral", "lufs") - 6.0
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize("voice", VOICES)
 def test_slow_is_longer_and_slower_than_neutral(grid, voice):
     _, df = grid
@@ -62,6 +65,7 @@ def test_slow_is_longer_and_slower_than_neutral(grid, voice):
     assert feature(df, voice, "slow", "speaking_rate") < feature(df, voice, "neutral", "speaking_rate")
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize("voice", VOICES)
 def test_excited_raises_pitch_mean_or_range(grid, voice):
     _, df = grid
@@ -70,6 +74,7 @@ def test_excited_raises_pitch_mean_or_range(grid, voice):
     assert higher or wider
 
 
+@pytest.mark.engines
 def test_deltas_are_differences_from_neutral(grid):
     vl, df = grid
     d = vl.deltas()
@@ -81,6 +86,7 @@ def test_deltas_are_differences_from_neutral(grid):
     assert len(f0_fig.axes[0].get_lines()) == 8
 
 
+@pytest.mark.engines
 def test_blind_votes_give_a_bradley_terry_ranking_and_pool_from_csv(grid):
     vl, _ = grid
     favourite = vl.take("alloy", "neutral").label
@@ -102,12 +108,14 @@ def test_blind_votes_give_a_bradley_terry_ranking_and_pool_from_csv(grid):
     assert len(pooled) == 80 and list(pooled.winner[:40]) == list(votes.winner)
 
 
+@pytest.mark.engines
 def test_a_vote_must_be_a_b_or_tie(grid):
     vl, _ = grid
     with pytest.raises(InvalidRequest):
         vl.vote("C")
 
 
+@pytest.mark.engines
 def test_the_widget_renders_cells_comparison_and_ab_results(grid):
     vl, _ = grid
     ui = vl.widget
@@ -122,6 +130,7 @@ def test_the_widget_renders_cells_comparison_and_ab_results(grid):
     assert ui is vl.widget
 
 
+@pytest.mark.engines
 def test_backend_errors_show_inline_per_cell(lab):
     vl = VoiceLab(lab, text="Hello.", voices=["alloy", "nobody"], instructions=["neutral"], votes_path=None)
     df = vl.run(progress=False)
@@ -133,12 +142,14 @@ def test_backend_errors_show_inline_per_cell(lab):
     assert "nobody" in ui.errors.value
 
 
+@pytest.mark.engines
 def test_bad_settings_are_refused_before_any_request(lab):
     with pytest.raises(InvalidRequest) as err:
         VoiceLab(lab, text="Hi", voices=["alloy"], instructions=["neutral"], models=["gpt-4o-mini-tts"], speed=9)
     assert err.value.param == "speed"
 
 
+@pytest.mark.engines
 def test_synthesize_button_fills_the_grid_in_the_background(lab):
     vl = VoiceLab(lab, text="Rice in round bowls.", voices=["ash"], instructions=["neutral", "calm"],
                   votes_path=None)
@@ -154,6 +165,7 @@ def test_synthesize_button_fills_the_grid_in_the_background(lab):
     assert all("<audio" in c.value for c in ui._cells.values())
 
 
+@pytest.mark.engines
 def test_to_code_runs_and_makes_the_same_grid(lab):
     vl = VoiceLab(lab, text="Four hours of work.", voices=["alloy"],
                   instructions=["neutral", "whisper"], votes_path=None)
@@ -165,6 +177,7 @@ def test_to_code_runs_and_makes_the_same_grid(lab):
     assert all(a.duration > 0.5 for a in scope["takes"].values())
 
 
+@pytest.mark.engines
 def test_a_recorded_grid_replays_offline_from_the_response_cache(tmp_path):
     kw = dict(text="Hello there.", voices=["alloy"], instructions=["neutral", "whisper"],
               models=["gpt-4o-mini-tts"], votes_path=None)
