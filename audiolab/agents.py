@@ -137,7 +137,7 @@ class ChainedAgent:
     """STT → LLM → TTS over three SDK calls, with the time of each stage.
 
     Args:
-        lab: a :class:`~audiolab.client.Lab`.
+        lab: a :class:`~audiolab.client.lab.Lab`.
         stt_model: transcription model (``audio.transcriptions``).
         chat_model: text chat model (``chat.completions``).
         tts_model: speech model (``audio.speech``).
@@ -261,7 +261,7 @@ class RealtimeAgent:
     """Speech-to-speech over one Realtime session per question, with ``vad`` / ``respond`` stages.
 
     Args:
-        lab: a :class:`~audiolab.client.Lab`.
+        lab: a :class:`~audiolab.client.lab.Lab`.
         model: a realtime model id.
         voice: the answer's voice.
         instructions: the session instructions.

@@ -67,7 +67,7 @@ def transcribe_realtime(lab, audio: Audio | Iterable[Audio], *, model: str, lang
     """Stream a clip into a realtime *transcription* session and collect its transcripts.
 
     Args:
-        lab: a :class:`~audiolab.client.Lab`.
+        lab: a :class:`~audiolab.client.lab.Lab`.
         audio: a clip (paced like a microphone) or an iterable of chunks arriving live (the
             Recorder's stream), sent as they come.
         model: the transcription model, e.g. one of ``gpt-transcribe``, ``whisper-1``.
@@ -140,7 +140,7 @@ class LiveTranscription:
     :class:`RealtimeRun` once the session has finished.
 
     Args:
-        lab: a :class:`~audiolab.client.Lab`.
+        lab: a :class:`~audiolab.client.lab.Lab`.
         recorder: a Recorder; its chunks are sent as they arrive.
         idle_timeout: end the stream if no chunk arrives for this long (seconds).
         **options: passed to :func:`transcribe_realtime` (``model`` is required).
@@ -233,7 +233,7 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
     """Speak a clip into a speech-to-speech session and collect the spoken answer and its timeline.
 
     Args:
-        lab: a :class:`~audiolab.client.Lab`.
+        lab: a :class:`~audiolab.client.lab.Lab`.
         audio: the user's turn: a clip (paced like a microphone) or live chunks.
         model: a realtime model id, e.g. ``gpt-realtime-mini``.
         voice: the assistant's voice.

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from audiolab.wire import _tokens
+from audiolab.client.wire import _tokens
 
 __all__ = ["RealtimeProxy", "RealtimeMeter"]
 

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import audiolab
-    from audiolab.client import local_server
+    from audiolab.client.lab import local_server
 
     lab = audiolab.connect("local", environ={})
     registry = local_server().app.state.registry

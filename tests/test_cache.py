@@ -12,8 +12,8 @@ import pytest
 
 import audiolab
 from audiolab.audio import Audio
-from audiolab.cache import CacheCorruptWarning, ResponseCache
-from audiolab.client import REPLAY_BASE_URL
+from audiolab.client.cache import CacheCorruptWarning, ResponseCache
+from audiolab.client.lab import REPLAY_BASE_URL
 from audiolab.errors import CacheMiss, InvalidRequest
 from tests.conftest import speech_clip_path
 

@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 
 import audiolab
-from audiolab.catalog import (KINDS, ModelShutdownWarning, catalog_frame, check_model, pick_model,
+from audiolab.client.catalog import (KINDS, ModelShutdownWarning, catalog_frame, check_model, pick_model,
                               sdk_models)
 from audiolab.errors import InvalidRequest, UnsupportedModel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import audiolab
-from audiolab.client import connect, resolve_backend
+from audiolab.client.lab import connect, resolve_backend
 from audiolab.errors import BackendError, MissingAPIKey
 
 FAKE_KEY = "sk-test-FAKEKEY0123456789abcdefghijklmnop"

@@ -14,8 +14,8 @@ import pytest
 
 import audiolab
 from audiolab.audio import Audio
-from audiolab.history import COLUMNS, SessionCost
-from audiolab.wire import sse_events
+from audiolab.client.history import COLUMNS, SessionCost
+from audiolab.client.wire import sse_events
 from tests.conftest import speech_clip_path
 
 pytestmark = pytest.mark.engines  # every test here talks to the local backend

@@ -10,7 +10,7 @@ import pytest
 import audiolab
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
-from audiolab.pricing import UNITS, PriceTable, load_prices
+from audiolab.client.pricing import UNITS, PriceTable, load_prices
 from tests.conftest import speech_clip_path
 
 FIXTURE = """backend,model,unit,price_usd,source,date,note

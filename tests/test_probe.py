@@ -11,7 +11,7 @@ import pytest
 import audiolab
 from audiolab.audio import Audio
 from audiolab.errors import CacheMiss, InvalidRequest
-from audiolab.probe import FEATURES, ProbeReport
+from audiolab.client.probe import FEATURES, ProbeReport
 from tests.conftest import speech_clip_path
 
 VOICES = ("alloy", "coral", "echo")

@@ -70,7 +70,7 @@ def cell_key(*, backend: str, clip_id: str, audio_digest: str, model: str, condi
 
 def _cost(lab: Any, backend: str, model: str, seconds: float) -> float:
     """Estimated USD for ``seconds`` of audio, from the lab's price table (NaN when unknown)."""
-    from audiolab.pricing import load_prices
+    from audiolab.client.pricing import load_prices
 
     table = getattr(lab, "prices", None) or load_prices()
     return table.cost(backend=backend, model=model, quantities={"minutes": seconds / 60.0}).usd

@@ -85,7 +85,7 @@ def start(latency_s: float = 0.05, *, transcripts: dict[float, str] | None = Non
 
 @dataclass
 class FakeLab:
-    """The two attributes the runner needs from a :class:`audiolab.client.Lab`."""
+    """The two attributes the runner needs from a :class:`audiolab.client.lab.Lab`."""
 
     backend: str
     aclient: object

@@ -392,7 +392,7 @@ async def test_mistake_gets_an_error_event_and_the_socket_stays_open(lab, mistak
 
 
 async def test_disconnect_mid_response_leaves_nothing_running(lab):
-    from audiolab.client import local_server
+    from audiolab.client.lab import local_server
 
     app = local_server().app
     async with lab.aclient.realtime.connect(model="gpt-realtime") as conn:

@@ -24,7 +24,7 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from pydantic import TypeAdapter
 
 from audiolab.audio import Audio
-from audiolab.catalog import catalog_frame, pick_model, sdk_models
+from audiolab.client.catalog import catalog_frame, pick_model, sdk_models
 from audiolab.server.registry import ALIASES, RETIRED
 
 SNIPPETS = Path(__file__).parent / "snippets"

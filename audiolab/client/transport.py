@@ -3,7 +3,7 @@
 ``connect()`` builds the SDK clients with ``http_client=httpx2.Client(transport=...)`` so every
 request the official SDK makes passes through :class:`InstrumentedTransport` (or its async twin):
 
-1. it reads the request as OpenAI parameters (:class:`audiolab.wire.WireRequest`), never its
+1. it reads the request as OpenAI parameters (:class:`audiolab.client.wire.WireRequest`), never its
    headers;
 2. it serves the request from the response cache, or, in replay mode, raises
    :class:`~audiolab.errors.CacheMiss` without touching the network;
@@ -26,9 +26,9 @@ import zlib
 
 import httpx2
 
-from audiolab.cache import CACHEABLE_STATUS, ResponseCache, cache_key
-from audiolab.history import History
-from audiolab.wire import WireRequest, parse_response
+from audiolab.client.cache import CACHEABLE_STATUS, ResponseCache, cache_key
+from audiolab.client.history import History
+from audiolab.client.wire import WireRequest, parse_response
 
 __all__ = ["InstrumentedTransport", "AsyncInstrumentedTransport", "BYPASS_HEADER", "instrument_realtime"]
 
@@ -222,7 +222,7 @@ class InstrumentedTransport(_Base, httpx2.BaseTransport):
         inner: the transport that really sends requests (``httpx2.HTTPTransport()``).
         history: where rows go.
         backend: the backend name recorded in rows and used for prices.
-        cache: a :class:`~audiolab.cache.ResponseCache`, or None.
+        cache: a :class:`~audiolab.client.cache.ResponseCache`, or None.
         base_path: the API root path, stripped from URLs to name endpoints.
     """
 

@@ -23,7 +23,7 @@ import html
 import json
 from dataclasses import dataclass
 
-from audiolab.transport import BYPASS_HEADER
+from audiolab.client.transport import BYPASS_HEADER
 
 __all__ = ["probe", "ProbeResult", "ProbeReport", "FEATURES", "TTS_FORMATS", "STT_FORMATS"]
 
@@ -282,7 +282,7 @@ def probe(lab, *, features=FEATURES, tts_model: str | None = None, stt_model: st
         InvalidRequest: an unknown feature.
         CacheMiss: the lab replays a cache (nothing may leave the process).
     """
-    from audiolab.catalog import pick_model
+    from audiolab.client.catalog import pick_model
     from audiolab.errors import CacheMiss, InvalidRequest
 
     if getattr(lab, "cache", None) is not None and lab.cache.mode == "replay":

@@ -1,6 +1,6 @@
 """What one request and one response on the OpenAI wire say: endpoint, params, uploads, usage.
 
-The instrumented transport (``audiolab.transport``) reads requests and responses through these
+The instrumented transport (``audiolab.client.transport``) reads requests and responses through these
 functions to key the cache and to fill history rows. Request headers are never read here, so
 the API key cannot leak into anything built from a :class:`WireRequest`.
 

@@ -105,8 +105,8 @@ class Lab:
         aclient: an ``openai.AsyncOpenAI`` for that backend; likewise recorded. Connection
             pools belong to one event loop, so each running loop gets its own client (cached for
             that loop); read outside any loop, it is a new client each time.
-        history: :class:`audiolab.history.History`, one row per call (``lab.history.frame``).
-        cache: the :class:`audiolab.cache.ResponseCache` in use, or None (``cache="off"``).
+        history: :class:`audiolab.client.history.History`, one row per call (``lab.history.frame``).
+        cache: the :class:`audiolab.client.cache.ResponseCache` in use, or None (``cache="off"``).
     """
 
     backend: str
@@ -120,7 +120,7 @@ class Lab:
 
     def __post_init__(self):
         if self.history is None:
-            from audiolab.history import History
+            from audiolab.client.history import History
 
             self.history = History()
 
@@ -149,7 +149,7 @@ class Lab:
 
     @property
     def prices(self):
-        """The :class:`audiolab.pricing.PriceTable` used for costs; assign a table, DataFrame or CSV path."""
+        """The :class:`audiolab.client.pricing.PriceTable` used for costs; assign a table, DataFrame or CSV path."""
         return self.history.prices
 
     @prices.setter
@@ -158,18 +158,18 @@ class Lab:
 
     @property
     def cost_so_far(self):
-        """The session's estimated spend (:class:`audiolab.history.SessionCost`), shown in notebooks."""
+        """The session's estimated spend (:class:`audiolab.client.history.SessionCost`), shown in notebooks."""
         return self.history.cost_so_far()
 
     def catalog(self, **options):
-        """The backend's models joined with what the SDK knows; see :func:`audiolab.catalog.catalog`."""
-        from audiolab.catalog import catalog
+        """The backend's models joined with what the SDK knows; see :func:`audiolab.client.catalog.catalog`."""
+        from audiolab.client.catalog import catalog
 
         return catalog(self, **options)
 
     def probe(self, **options):
-        """Which parameters the backend honours or ignores; see :func:`audiolab.probe.probe`."""
-        from audiolab.probe import probe
+        """Which parameters the backend honours or ignores; see :func:`audiolab.client.probe.probe`."""
+        from audiolab.client.probe import probe
 
         return probe(self, **options)
 
@@ -212,8 +212,8 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     """
     import openai
 
-    from audiolab.cache import ResponseCache
-    from audiolab.history import History
+    from audiolab.client.cache import ResponseCache
+    from audiolab.client.history import History
 
     scrub_logs(KIT_LOGGERS)  # the key never reaches a log line, whatever the log level
     env = os.environ if environ is None else environ
@@ -256,7 +256,7 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
     """A sync SDK client and an async-client factory, every request through the instrumented transport."""
     import httpx2
 
-    from audiolab.transport import AsyncInstrumentedTransport, InstrumentedTransport, instrument_realtime
+    from audiolab.client.transport import AsyncInstrumentedTransport, InstrumentedTransport, instrument_realtime
 
     base_path = httpx2.URL(base_url).path
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's defaults

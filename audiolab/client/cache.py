@@ -1,7 +1,7 @@
 """A content-addressed disk cache of responses, for repeatable runs and offline classroom replay.
 
 The key of a request is the SHA-256 of its endpoint, its canonical parameters and the SHA-256 of
-each uploaded file (see :meth:`audiolab.wire.WireRequest.canonical`); request headers, and so
+each uploaded file (see :meth:`audiolab.client.wire.WireRequest.canonical`); request headers, and so
 the API key, are never part of a key or an entry. Modes:
 
 - ``"off"``: no cache;
@@ -47,7 +47,7 @@ from audiolab.errors import CacheMiss, InvalidRequest
 
 __all__ = ["ResponseCache", "CachedResponse", "CacheCorruptWarning", "MODES", "cache_key"]
 
-log = logging.getLogger("audiolab.cache")
+log = logging.getLogger("audiolab.client.cache")
 
 MODES = ("off", "readwrite", "replay")
 _MAGIC = b"AUDIOLAB-CACHE 1\n"

@@ -16,7 +16,7 @@ The local backend costs nothing (rows with ``backend=local, model=*`` at 0). A m
 price is *unknown*: its cost is NaN, never 0, so a sum over a session says it is incomplete.
 
 Example:
-    >>> from audiolab.pricing import load_prices
+    >>> from audiolab.client.pricing import load_prices
     >>> prices = load_prices()
     >>> prices.cost(backend="openai", model="whisper-1", quantities={"minutes": 2.0}).usd
     0.012

@@ -1,6 +1,6 @@
 """Every call measured: ``lab.history``, a thread-safe log of calls shown as a pandas DataFrame.
 
-Rows are written by the instrumented transport (``audiolab.transport``) for every HTTP request
+Rows are written by the instrumented transport (``audiolab.client.transport``) for every HTTP request
 the SDK makes through ``lab.client`` / ``lab.aclient``, and per response of a realtime session.
 Costs are computed when the table is built, from the current price table, so editing
 ``lab.prices`` re-prices the whole session.
@@ -28,7 +28,7 @@ import math
 import threading
 from dataclasses import dataclass
 
-from audiolab.pricing import PriceTable, load_prices
+from audiolab.client.pricing import PriceTable, load_prices
 
 __all__ = ["History", "SessionCost", "COLUMNS", "plot_history"]
 
@@ -107,7 +107,7 @@ class History:
     ``lab.history["model"]`` and ``len(lab.history)`` work as on a DataFrame.
 
     Args:
-        prices: the :class:`~audiolab.pricing.PriceTable` used for costs (bundled table if None).
+        prices: the :class:`~audiolab.client.pricing.PriceTable` used for costs (bundled table if None).
     """
 
     def __init__(self, *, prices: PriceTable | None = None):
