@@ -9,7 +9,7 @@ so that a notebook can put them side by side on the same questions:
   a different vendor. With ``pipelined=True`` it starts speaking the first sentence while the
   LLM is still writing the next ones, the usual trick to cut time to first audio.
 * :class:`RealtimeAgent` streams the question into one Realtime session
-  (:func:`audiolab.realtime_client.converse`): the server detects the end of the turn (VAD) and
+  (:func:`audiolab.realtime.conversation.converse`): the server detects the end of the turn (VAD) and
   answers with streamed audio. One connection, no text hops, but less to inspect.
 
 Clocks. A chained turn's clock starts when the question is complete (the file is uploaded); a
@@ -292,7 +292,7 @@ class RealtimeAgent:
 
     def ask(self, question: Audio) -> AgentTurn:
         """Answer a spoken question; returns the :class:`AgentTurn` with its stage timings."""
-        from audiolab.realtime_client import converse
+        from audiolab.realtime.conversation import converse
 
         if not isinstance(question, Audio):
             raise InvalidRequest("question must be an audiolab.Audio clip.", param="question")

@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from audiolab.audio import Audio
-from audiolab.timeline import RealtimeRun, TimedEvent, Timeline, plot_events
+from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline, plot_events
 
 EVENTS = Timeline((
     TimedEvent(0.0, "session.updated"),

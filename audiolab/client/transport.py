@@ -273,7 +273,7 @@ def instrument_realtime(client, *, history: History, backend: str, cache: Respon
     Works for ``openai.OpenAI`` and ``openai.AsyncOpenAI``. In replay mode a realtime session
     cannot be replayed, so connecting raises :class:`~audiolab.errors.CacheMiss`.
     """
-    from audiolab.realtime_meter import RealtimeProxy
+    from audiolab.realtime.meter import RealtimeProxy
 
     resource = client.realtime  # the SDK's cached property: replace it on this instance only
     client.__dict__["realtime"] = RealtimeProxy(resource, history=history, backend=backend, cache=cache)

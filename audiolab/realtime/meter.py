@@ -27,13 +27,10 @@ import time
 from collections.abc import Mapping
 
 from audiolab.client.wire import _tokens
+from audiolab.realtime.events import AUDIO_DELTAS, FIRST_BYTE
 
 __all__ = ["RealtimeProxy", "RealtimeMeter"]
 
-_FIRST_BYTE = ("response.output_audio.delta", "response.audio.delta", "response.output_text.delta",
-               "response.text.delta", "response.output_audio_transcript.delta",
-               "response.audio_transcript.delta")
-_AUDIO_DELTA = ("response.output_audio.delta", "response.audio.delta")
 # Bytes per second of each realtime output format.
 _RATES = {"audio/pcm": 48_000, "pcm16": 48_000, "audio/pcmu": 8_000, "audio/pcma": 8_000,
           "g711_ulaw": 8_000, "g711_alaw": 8_000}
@@ -99,7 +96,7 @@ class RealtimeMeter:
                 self._session(ev.get("session") or {})
             elif kind == "response.created":
                 self._created(ev.get("response") or {})
-            elif kind in _FIRST_BYTE:
+            elif kind in FIRST_BYTE:
                 self._delta(ev, kind)
             elif kind == "response.done":
                 self._done(ev.get("response") or {})
@@ -148,7 +145,7 @@ class RealtimeMeter:
                 return
             if state["ttfb"] is None:
                 state["ttfb"] = time.perf_counter() - state["t0"]
-            if kind in _AUDIO_DELTA:
+            if kind in AUDIO_DELTAS:
                 try:
                     state["audio_bytes"] += len(base64.b64decode(ev.get("delta") or "", validate=False))
                 except (binascii.Error, ValueError):

@@ -1,8 +1,8 @@
-"""The WebSocket side of :mod:`audiolab.realtime_client`: one session, its threads and its clock.
+"""The WebSocket side of :mod:`audiolab.realtime.conversation`: one session, its threads and its clock.
 
 A receiver thread records every server event (with its time) while the caller's thread sends
 audio, paced like a microphone. Nothing here is public: use
-:func:`~audiolab.realtime_client.transcribe_realtime` and :func:`~audiolab.realtime_client.converse`.
+:func:`~audiolab.realtime.conversation.transcribe_realtime` and :func:`~audiolab.realtime.conversation.converse`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 
 from audiolab.audio import Audio
 from audiolab.errors import BackendError, InvalidRequest
-from audiolab.timeline import Timeline, TimedEvent
+from audiolab.realtime.events import APPEND, AUDIO_DELTA
+from audiolab.realtime.timeline import TimedEvent, Timeline
 
 SAMPLE_RATE = 24_000  # the Realtime API's pcm16 rate, both directions
-AUDIO_DELTA = "response.output_audio.delta"
 
 
 def silence(chunk_ms: int) -> Audio:
@@ -34,7 +34,7 @@ def _compact(event: dict) -> tuple[dict, int]:
     nbytes = 0
     for key in ("delta", "audio"):
         if key in data and isinstance(data[key], str) and (
-                event.get("type") in (AUDIO_DELTA, "input_audio_buffer.append")):
+                event.get("type") in (AUDIO_DELTA, APPEND)):
             nbytes = len(data[key]) * 3 // 4
             data.pop(key)
     return data, nbytes
@@ -62,7 +62,7 @@ def chunks_of(audio: Audio | Iterable[Audio], chunk_ms: int) -> tuple[Iterable[A
     return audio, False
 
 
-class Session:
+class RealtimeConnection:
     """One WebSocket session: a receiver thread records events; the caller's thread sends."""
 
     def __init__(self, lab, *, kind: str, model: str | None, session: dict, timeout: float, handlers=()):
@@ -132,7 +132,7 @@ class Session:
                 self.cond.notify_all()
 
     def send(self, event: dict) -> None:
-        if event["type"] != "input_audio_buffer.append":
+        if event["type"] != APPEND:
             self._record(event, "client")
         self.conn.send(event)
 
@@ -143,7 +143,7 @@ class Session:
             chunk = chunk.to_mono().resample(SAMPLE_RATE)
         chunk = chunk.to_mono()
         self.sent_audio.append(np.asarray(chunk.samples))
-        event = {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk.to_pcm16()).decode("ascii")}
+        event = {"type": APPEND, "audio": base64.b64encode(chunk.to_pcm16()).decode("ascii")}
         self._record(event, "client")
         self.conn.send(event)
 
@@ -222,5 +222,5 @@ def turn_detection_of(value, *, create_response: bool | None = None):
     return value
 
 
-def errors_of(s: Session) -> list[dict]:
+def errors_of(s: RealtimeConnection) -> list[dict]:
     return [e.get("error") or {} for e in s.raw if e["type"] == "error"]

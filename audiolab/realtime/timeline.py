@@ -1,12 +1,12 @@
 """The event timeline of a Realtime session: what was sent and received, when, and a plot of it.
 
-:func:`audiolab.realtime_client.transcribe_realtime` and :func:`~audiolab.realtime_client.converse`
+:func:`audiolab.realtime.conversation.transcribe_realtime` and :func:`~audiolab.realtime.conversation.converse`
 return a :class:`RealtimeRun`; its :class:`Timeline` holds one :class:`TimedEvent` per WebSocket
 event, timed from the first audio chunk sent (``t = 0``). Paced in real time, ``t`` is also the
 position in the input clip, so :func:`plot_events` can draw the events under the waveform.
 
 Example:
-    >>> from audiolab.timeline import Timeline, TimedEvent
+    >>> from audiolab.realtime.timeline import Timeline, TimedEvent
     >>> tl = Timeline((TimedEvent(0.4, "input_audio_buffer.speech_started"),
     ...                TimedEvent(2.1, "input_audio_buffer.speech_stopped")))
     >>> tl.first("input_audio_buffer.speech_stopped")

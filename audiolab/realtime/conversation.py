@@ -20,7 +20,7 @@ sends ``conversation.item.truncate`` with the milliseconds actually heard, as Op
 
 Example:
     >>> import audiolab
-    >>> from audiolab.realtime_client import transcribe_realtime, converse
+    >>> from audiolab.realtime.conversation import transcribe_realtime, converse
     >>> lab = audiolab.connect("local")                                         # doctest: +SKIP
     >>> clip = audiolab.Audio.from_file("two_cities.wav").slice(0, 5)            # doctest: +SKIP
     >>> run = transcribe_realtime(lab, clip, model="gpt-transcribe")            # doctest: +SKIP
@@ -38,10 +38,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from audiolab._realtime_session import SAMPLE_RATE, Session, errors_of, silence, turn_detection_of
 from audiolab.audio import Audio
 from audiolab.errors import BackendError, InvalidRequest
-from audiolab.timeline import RealtimeRun, Timeline, TimedEvent, plot_events
+from audiolab.realtime.connection import (
+    SAMPLE_RATE,
+    RealtimeConnection,
+    errors_of,
+    silence,
+    turn_detection_of,
+)
+from audiolab.realtime.events import (
+    AUDIO_DELTA,
+    COMMITTED,
+    SPEECH_STARTED,
+    SPEECH_STOPPED,
+    TRANSCRIPT_DONE,
+    TRANSCRIPT_FAILED,
+)
+from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline, plot_events
 
 __all__ = [
     "SAMPLE_RATE",
@@ -55,9 +69,6 @@ __all__ = [
 ]
 
 DEFAULT_SILENCE_MS = 500  # server_vad's silence_duration_ms when the session does not say
-_AUDIO_DELTA = "response.output_audio.delta"
-_TRANSCRIPT_DONE = "conversation.item.input_audio_transcription.completed"
-_TRANSCRIPT_FAILED = "conversation.item.input_audio_transcription.failed"
 
 
 def transcribe_realtime(lab, audio: Audio | Iterable[Audio], *, model: str, language: str | None = None,
@@ -98,7 +109,7 @@ def transcribe_realtime(lab, audio: Audio | Iterable[Audio], *, model: str, lang
     td = turn_detection_of(turn_detection)
     session = {"type": "transcription", "audio": {"input": {
         "format": {"type": "audio/pcm", "rate": SAMPLE_RATE}, "transcription": transcription, "turn_detection": td}}}
-    s = Session(lab, kind="transcription", model=model, session=session, timeout=timeout,
+    s = RealtimeConnection(lab, kind="transcription", model=model, session=session, timeout=timeout,
                  handlers=[on_event] if on_event is not None else [])
     try:
         s.stream(audio, chunk_ms=chunk_ms, pace=pace, silence_s=silence_s)
@@ -107,18 +118,18 @@ def transcribe_realtime(lab, audio: Audio | Iterable[Audio], *, model: str, lang
             s.send({"type": "input_audio_buffer.commit"})
         else:
             # The VAD may still be inside a turn; give it the padding it needs, then commit the rest.
-            s.wait_for(lambda: s.count("input_audio_buffer.speech_started") <= s.count("input_audio_buffer.speech_stopped"),
+            s.wait_for(lambda: s.count(SPEECH_STARTED) <= s.count(SPEECH_STOPPED),
                        "speech_stopped", timeout=timeout)
-        s.wait_for(lambda: s.count("input_audio_buffer.committed") >= 1 or errors_of(s), "a committed turn")
-        s.wait_for(lambda: s.count(_TRANSCRIPT_DONE) + s.count(_TRANSCRIPT_FAILED)
-                   >= s.count("input_audio_buffer.committed") or errors_of(s), "the transcripts")
+        s.wait_for(lambda: s.count(COMMITTED) >= 1 or errors_of(s), "a committed turn")
+        s.wait_for(lambda: s.count(TRANSCRIPT_DONE) + s.count(TRANSCRIPT_FAILED)
+                   >= s.count(COMMITTED) or errors_of(s), "the transcripts")
     finally:
         s.close()
     tl = s.timeline()
-    done = tl.of(_TRANSCRIPT_DONE)
+    done = tl.of(TRANSCRIPT_DONE)
     texts = tuple((e.text or "").strip() for e in done)
     latency: dict[str, float] = {}
-    stops = tl.of("input_audio_buffer.speech_stopped")
+    stops = tl.of(SPEECH_STOPPED)
     if stops and done:
         latency["speech_stopped_to_transcript"] = done[-1].t - stops[-1].t
     if done:
@@ -162,7 +173,7 @@ class LiveTranscription:
         options.setdefault("pace", 0.0)
 
         def seen(event: dict) -> None:
-            if event.get("type") == _TRANSCRIPT_DONE:
+            if event.get("type") == TRANSCRIPT_DONE:
                 self.transcripts.append(str(event.get("transcript", "")).strip())
 
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audiolab-live")
@@ -203,7 +214,7 @@ class _Playback:
     """Simulated real-time playback of the assistant's audio, for barge-in truncation."""
 
     def __init__(self):
-        self.s: Session | None = None  # set once the session is open
+        self.s: RealtimeConnection | None = None  # set once the session is open
         self.start: float | None = None  # session time playback of the current item started
         self.item_id: str | None = None
         self.received_ms = 0.0
@@ -211,11 +222,11 @@ class _Playback:
 
     def on_event(self, event: dict) -> None:
         etype = event.get("type")
-        if etype == _AUDIO_DELTA:
+        if etype == AUDIO_DELTA:
             if event.get("item_id") != self.item_id:
                 self.item_id, self.start, self.received_ms, self.stopped = event.get("item_id"), self.s.now(), 0.0, False
             self.received_ms += len(event.get("delta", "")) * 3 / 4 / 2 / SAMPLE_RATE * 1000
-        elif etype == "input_audio_buffer.speech_started" and self.item_id and not self.stopped:
+        elif etype == SPEECH_STARTED and self.item_id and not self.stopped:
             played = (self.s.now() - (self.start or 0.0)) * 1000
             if played < self.received_ms:  # the user talks over audio still playing: barge-in
                 self.stopped = True
@@ -276,7 +287,7 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
     if max_output_tokens:
         session["max_output_tokens"] = max_output_tokens
     playback = _Playback()
-    s = Session(lab, kind="realtime", model=model, session=session, timeout=timeout,
+    s = RealtimeConnection(lab, kind="realtime", model=model, session=session, timeout=timeout,
                  handlers=[playback.on_event] + ([on_event] if on_event is not None else []))
     playback.s = s
     expected = 1 + (interrupt is not None)
@@ -289,11 +300,11 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
             # Keep the line open with silence (as a microphone would) until the answer starts playing,
             # then talk over it.
             deadline = time.perf_counter() + timeout
-            while s.count(_AUDIO_DELTA) == 0 and not errors_of(s):
+            while s.count(AUDIO_DELTA) == 0 and not errors_of(s):
                 if time.perf_counter() > deadline:
                     raise BackendError(f"No audio answer within {timeout:.0f} s to interrupt.")
                 s.paced_append(silence(chunk_ms), pace)
-            talk_at = s.timeline().first(_AUDIO_DELTA) + interrupt_after_s
+            talk_at = s.timeline().first(AUDIO_DELTA) + interrupt_after_s
             while s.sent_s < talk_at:
                 s.paced_append(silence(chunk_ms), pace)
             s.stream(interrupt, chunk_ms=chunk_ms, pace=pace, silence_s=silence_s)
@@ -307,7 +318,7 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
     return _speech_run(s, model)
 
 
-def _silence_ms(s: Session) -> float:
+def _silence_ms(s: RealtimeConnection) -> float:
     """The server VAD's silence window, as the backend reported it in ``session.updated``."""
     for event in reversed(s.raw):
         if event["type"] == "session.updated":
@@ -319,7 +330,7 @@ def _silence_ms(s: Session) -> float:
     return float(DEFAULT_SILENCE_MS)
 
 
-def _speech_run(s: Session, model: str) -> RealtimeRun:
+def _speech_run(s: RealtimeConnection, model: str) -> RealtimeRun:
     tl = s.timeline()
     responses = []
     for done in s.raw:
@@ -327,7 +338,7 @@ def _speech_run(s: Session, model: str) -> RealtimeRun:
             continue
         resp = done.get("response") or {}
         rid = resp.get("id")
-        deltas = [e for e in s.raw if e["type"] == _AUDIO_DELTA and e.get("response_id") == rid]
+        deltas = [e for e in s.raw if e["type"] == AUDIO_DELTA and e.get("response_id") == rid]
         pcm = b"".join(base64.b64decode(e.get("delta", "")) for e in deltas)
         clip = Audio.from_bytes(pcm, "pcm", sr=SAMPLE_RATE) if pcm else None
         said = "".join(e.get("delta", "") for e in s.raw
@@ -336,7 +347,7 @@ def _speech_run(s: Session, model: str) -> RealtimeRun:
             said = "".join(e.get("delta", "") for e in s.raw
                            if e["type"] == "response.output_text.delta" and e.get("response_id") == rid)
         times = [e.t for e in tl.events if e.response_id == rid and e.direction == "server"]
-        audio_times = [e.t for e in tl.events if e.response_id == rid and e.type == _AUDIO_DELTA]
+        audio_times = [e.t for e in tl.events if e.response_id == rid and e.type == AUDIO_DELTA]
         responses.append(MappingProxyType({
             "id": rid, "status": resp.get("status"),
             "reason": (resp.get("status_details") or {}).get("reason"),
@@ -347,10 +358,10 @@ def _speech_run(s: Session, model: str) -> RealtimeRun:
     clips = [r["audio"] for r in responses if r["audio"] is not None]
     output = Audio.concat(clips).replace(source="realtime output") if clips else None
     completed = [r for r in responses if r["status"] == "completed"] or responses
-    inputs = tuple((e.text or "").strip() for e in tl.of(_TRANSCRIPT_DONE))
+    inputs = tuple((e.text or "").strip() for e in tl.of(TRANSCRIPT_DONE))
     latency: dict[str, float] = {}
-    stops = tl.of("input_audio_buffer.speech_stopped")
-    first_audio = tl.first(_AUDIO_DELTA)
+    stops = tl.of(SPEECH_STOPPED)
+    first_audio = tl.first(AUDIO_DELTA)
     if stops and first_audio is not None:
         stop = stops[0]
         latency["speech_stopped_to_first_audio"] = first_audio - stop.t
