@@ -37,6 +37,15 @@ class Settings:
         cache_dir: where model weights assembled from packages are kept (never request data).
         audio_ttl_s: how long chat audio outputs stay referable by id.
         preload: model ids to load at start-up instead of on first use.
+        response_cache: share identical deterministic requests: concurrent ones compute once,
+            finished ones are kept on disk (``AUDIOLAB_RESPONSE_CACHE=0`` turns both off).
+        response_cache_mb: bound of the on-disk response cache (LRU); 0 keeps nothing on disk
+            and still shares concurrent identical requests.
+        response_cache_dir: where finished responses are kept (request data: not ``cache_dir``).
+        share_speech: whether speech requests are shared. Neither local TTS engine is bit-exact
+            from run to run (Piper draws VITS noise from onnxruntime's unseeded generator, eSpeak
+            NG keeps state between calls), so sharing speech means one rendition answers identical
+            requests, as a recording would. ``False`` synthesizes every request anew.
 
     Example:
         >>> Settings(port=0).host
@@ -54,6 +63,10 @@ class Settings:
     audio_ttl_s: float = 3600.0
     preload: tuple[str, ...] = ()
     log_level: str = "warning"
+    response_cache: bool = True
+    response_cache_mb: int = 256
+    response_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiolab-responses")
+    share_speech: bool = True
 
     @property
     def is_loopback(self) -> bool:
@@ -71,13 +84,15 @@ class Settings:
             raw = env.get(_ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
-            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue"):
+            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue", "response_cache_mb"):
                 values[f.name] = int(raw)
+            elif f.name in ("response_cache", "share_speech"):
+                values[f.name] = raw.strip().lower() not in ("0", "false", "no", "off", "")
             elif f.name == "audio_ttl_s":
                 values[f.name] = float(raw)
             elif f.name in ("cors_origins", "preload"):
                 values[f.name] = tuple(s.strip() for s in raw.split(",") if s.strip())
-            elif f.name == "cache_dir":
+            elif f.name in ("cache_dir", "response_cache_dir"):
                 values[f.name] = Path(raw).expanduser()
             else:
                 values[f.name] = raw

@@ -34,6 +34,7 @@ __all__ = [
     "allowed_formats",
     "render",
     "sse_response",
+    "stt_key",
     "token_counter",
 ]
 
@@ -274,6 +275,22 @@ def _transcribe_fields(form: FormData, *, model: str, alias: Alias | None, fmt: 
         speaker_refs=refs,
         language=language,
     )
+
+
+async def stt_key(req: SttRequest, *, task: str) -> str | None:
+    """The content address of a transcription or translation (model, every option, the uploaded
+    bytes and file name), or ``None`` when it is not deterministic (``temperature`` > 0 samples)."""
+    from audiolab.server.response_cache import request_key
+
+    if req.temperature > 0:
+        return None
+    await req.upload.seek(0)
+    data = await req.upload.read()
+    fields = {"task": task, "model": req.model, "format": req.response_format, "language": req.language,
+              "prompt": req.prompt, "granularities": req.granularities, "include": req.include,
+              "stream": req.stream, "vad": dict(req.vad) if req.vad is not None else None,
+              "keywords": req.keywords, "speakers": req.speaker_names, "file": req.upload.filename}
+    return request_key(task, fields, blobs=(data, *(r.encode() for r in req.speaker_refs)))
 
 
 def _extension(filename: str | None) -> str | None:

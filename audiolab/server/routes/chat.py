@@ -49,7 +49,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from audiolab.audio import PCM_SAMPLE_RATE, Audio
 from audiolab.errors import AudiolabError, AudioDecodeError, EngineFailure, InvalidRequest
 from audiolab.server.audio_store import AudioStore, new_audio_id
+from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import ChatDelta, Prosody
+from audiolab.server.response_cache import request_key
 from audiolab.server.routes import decode_audio, engine_headers, loads_strict, state
 from audiolab.server.routes._chat_request import ChatRequest, parse_chat_request
 
@@ -228,6 +230,19 @@ async def create_chat_completion(request: Request):
     reply = _Reply(req)
     if req.stream:
         return await _stream(request, req, reply, llm, tts, conv, heard, store)
+
+    async def make(_listeners):
+        return await _complete(st, req, reply, llm, tts, conv, heard, store)
+
+    # Greedy text answers are shared by identical requests; sampled ones (temperature > 0) never.
+    key = None
+    if req.temperature == 0 and not req.wants_audio:
+        key = request_key("chat", body)
+    return await sharing_of(st).respond("chat", key, make, request=request)
+
+
+async def _complete(st, req: ChatRequest, reply: _Reply, llm, tts, conv: _Conversation, heard: int, store):
+    """The non-streaming answer, as one ``chat.completion``."""
     deltas = await st.jobs.run(lambda: list(llm.chat(conv.messages, **_engine_options(req))))
     final, text = deltas[-1], "".join(d.text for d in deltas[:-1])
     message: dict = {"role": "assistant", "content": text, "refusal": None, "annotations": []}

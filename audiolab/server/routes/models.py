@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from audiolab.errors import NotFound
+from audiolab.server.coalesce import sharing_of
 from audiolab.server.registry import ALIASES, MODELS
+from audiolab.server.response_cache import request_key
 from audiolab.server.routes import ENGINE_HEADER, deprecation_headers, state
 
 router = APIRouter(prefix="/v1")
@@ -47,8 +49,14 @@ def _model_object(model_id: str, registry) -> dict | None:
 @router.get("/models")
 async def list_models(request: Request):
     registry = state(request).registry
-    data = [o for mid in [*MODELS, *ALIASES] if (o := _model_object(mid, registry))]
-    return JSONResponse({"object": "list", "data": data}, headers={ENGINE_HEADER: "registry"})
+
+    async def make(_listeners):
+        data = [o for mid in [*MODELS, *ALIASES] if (o := _model_object(mid, registry))]
+        return JSONResponse({"object": "list", "data": data}, headers={ENGINE_HEADER: "registry"})
+
+    # Concurrent listings share one; none is stored, since installing an engine changes the list.
+    return await sharing_of(state(request)).respond("models", request_key("models", {}), make, request=request,
+                                                    store=False)
 
 
 @router.get("/models/{model_id:path}")

@@ -37,9 +37,11 @@ from fastapi.responses import StreamingResponse
 
 from audiolab.audio import PCM_SAMPLE_RATE, Audio
 from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, InvalidRequest
+from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import Prosody
 from audiolab.server.engines.prosody import from_instructions
 from audiolab.server.registry import MODELS
+from audiolab.server.response_cache import request_key
 from audiolab.server.routes import engine_headers, loads_strict, state
 
 __all__ = ["router", "FORMATS", "StreamEncoder", "count_text_tokens", "AUDIO_TOKENS_PER_SECOND"]
@@ -285,7 +287,8 @@ def _sse(event: dict) -> bytes:
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
 
 
-async def _body(request: Request, first, chunks: AsyncIterator, *, sse: bool, input_tokens: int):
+async def _body(listeners, first, chunks: AsyncIterator, *, sse: bool, input_tokens: int):
+    """The response body; stops the engine once ``listeners.is_disconnected()`` (every client gone)."""
     seconds = 0.0
     try:
         item = first
@@ -294,7 +297,7 @@ async def _body(request: Request, first, chunks: AsyncIterator, *, sse: bool, in
             seconds += dur
             if data:
                 yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}) if sse else data
-            if await request.is_disconnected():
+            if await listeners.is_disconnected():
                 return  # the finally below stops the engine
             item = await anext(chunks, None)
         if sse:
@@ -333,15 +336,23 @@ async def create_speech(request: Request):
                                 "Run `make lab` to install the local engines.", package=served.pip)
     prosody = from_instructions(req["instructions"])
     sse = req["stream_format"] == "sse"
-    chunks = st.jobs.iterate(lambda: _produce(registry, voice, req["input"], speed=req["speed"],
-                                              prosody=prosody, fmt=req["format"]))
-    try:
-        first = await anext(chunks, None)  # errors before any audio still get a proper status
-    except BaseException:
-        await chunks.aclose()
-        raise
-    input_tokens = count_text_tokens(req["input"]) + count_text_tokens(req["instructions"] or "")
-    headers = {**engine_headers(served), "x-audiolab-voice": voice.id, "cache-control": "no-cache"}
-    media_type = "text/event-stream" if sse else FORMATS[req["format"]]
-    return StreamingResponse(_body(request, first, chunks, sse=sse, input_tokens=input_tokens),
-                             media_type=media_type, headers=headers)
+
+    async def make(listeners):
+        chunks = st.jobs.iterate(lambda: _produce(registry, voice, req["input"], speed=req["speed"],
+                                                  prosody=prosody, fmt=req["format"]))
+        try:
+            first = await anext(chunks, None)  # errors before any audio still get a proper status
+        except BaseException:
+            await chunks.aclose()
+            raise
+        input_tokens = count_text_tokens(req["input"]) + count_text_tokens(req["instructions"] or "")
+        headers = {**engine_headers(served), "x-audiolab-voice": voice.id, "cache-control": "no-cache"}
+        media_type = "text/event-stream" if sse else FORMATS[req["format"]]
+        return StreamingResponse(_body(listeners, first, chunks, sse=sse, input_tokens=input_tokens),
+                                 media_type=media_type, headers=headers)
+
+    # Identical requests share one synthesis (settings.share_speech: one rendition answers them).
+    key = None
+    if st.settings.share_speech:
+        key = request_key("speech", {**req, "voice": voice.id, "served": served.id})
+    return await sharing_of(st).respond("speech", key, make, request=request)

@@ -13,6 +13,7 @@ import functools
 from fastapi import APIRouter, Request
 
 from audiolab.errors import InvalidRequest
+from audiolab.server.coalesce import mark_sampled, sharing_of
 from audiolab.server.engines.diarize import diarize as diarize_transcript
 from audiolab.server.routes import state
 from audiolab.server.routes._stt import (
@@ -21,6 +22,7 @@ from audiolab.server.routes._stt import (
     parse_request,
     render,
     sse_response,
+    stt_key,
     token_counter,
 )
 
@@ -35,27 +37,45 @@ _DIARIZE_MAX_UNCHUNKED_S = 30.0
 async def create_transcription(request: Request):
     st = state(request)
     req = await parse_request(request, task="transcribe")
-    audio = await decode_upload(request, req)
-    diarize = None
-    if req.response_format == "diarized_json":
-        if req.alias is not None and audio.duration > _DIARIZE_MAX_UNCHUNKED_S and req.vad is None:
-            raise InvalidRequest(f"chunking_strategy is required for inputs longer than 30 seconds with model "
-                                 f"'{req.model}' ({audio.duration:.1f} s given). Pass chunking_strategy='auto'.",
-                                 param="chunking_strategy", code="missing_required_parameter")
-        refs = await decode_references(request, req)
-        diarize = functools.partial(diarize_transcript, audio, names=req.speaker_names, references=refs)
-    engine = await st.jobs.run(st.registry.engine_for, req.spec)
-    hotwords = " ".join(req.keywords) or None
-    options = dict(language=req.language, prompt=req.prompt, temperature=req.temperature, task="transcribe",
-                   word_timestamps="word" in req.granularities, logprobs=req.logprobs, hotwords=hotwords,
-                   vad=req.vad)
-    if req.stream:
-        # Options are checked (and the audio resampled) before the 200 goes out; decoding then
-        # runs segment by segment as the client reads.
-        parts = await st.jobs.run(functools.partial(engine.stream, audio, **options))
-        return sse_response(request, req, st.jobs.iterate(lambda: parts), audio=audio,
-                            count_tokens=token_counter(engine), diarize=diarize)
-    transcript = await st.jobs.run(functools.partial(engine.transcribe, audio, **options))
-    if diarize is not None:
-        transcript = await st.jobs.run(diarize, transcript)
-    return render(transcript, req, task="transcribe", spec=req.spec)
+
+    async def make(listeners):
+        audio = await decode_upload(request, req)
+        diarize = None
+        if req.response_format == "diarized_json":
+            if req.alias is not None and audio.duration > _DIARIZE_MAX_UNCHUNKED_S and req.vad is None:
+                raise InvalidRequest(
+                    f"chunking_strategy is required for inputs longer than 30 seconds with model "
+                    f"'{req.model}' ({audio.duration:.1f} s given). Pass chunking_strategy='auto'.",
+                    param="chunking_strategy", code="missing_required_parameter")
+            refs = await decode_references(request, req)
+            diarize = functools.partial(diarize_transcript, audio, names=req.speaker_names, references=refs)
+        engine = await st.jobs.run(st.registry.engine_for, req.spec)
+        hotwords = " ".join(req.keywords) or None
+        options = dict(language=req.language, prompt=req.prompt, temperature=req.temperature,
+                       task="transcribe", word_timestamps="word" in req.granularities, logprobs=req.logprobs,
+                       hotwords=hotwords, vad=req.vad)
+        if req.stream:
+            # Options are checked (and the audio resampled) before the 200 goes out; decoding then
+            # runs segment by segment as the client reads.
+            parts = await st.jobs.run(functools.partial(engine.stream, audio, **options))
+            decoded = _greedy_only(st.jobs.iterate(lambda: parts), listeners)
+            return sse_response(request, req, decoded, audio=audio, count_tokens=token_counter(engine),
+                                diarize=diarize)
+        transcript = await st.jobs.run(functools.partial(engine.transcribe, audio, **options))
+        if diarize is not None:
+            transcript = await st.jobs.run(diarize, transcript)
+        mark_sampled(listeners, transcript)
+        return render(transcript, req, task="transcribe", spec=req.spec)
+
+    return await sharing_of(st).respond("transcriptions", await stt_key(req, task="transcribe"), make,
+                                        request=request)
+
+
+async def _greedy_only(parts, listeners):
+    """``parts`` as they come, marking the result as sampled if Whisper fell back to sampling."""
+    try:
+        async for part in parts:
+            mark_sampled(listeners, part)
+            yield part
+    finally:
+        await parts.aclose()

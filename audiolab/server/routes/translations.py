@@ -11,8 +11,9 @@ import functools
 
 from fastapi import APIRouter, Request
 
+from audiolab.server.coalesce import mark_sampled, sharing_of
 from audiolab.server.routes import state
-from audiolab.server.routes._stt import decode_upload, parse_request, render
+from audiolab.server.routes._stt import decode_upload, parse_request, render, stt_key
 
 router = APIRouter(prefix="/v1")
 
@@ -21,8 +22,14 @@ router = APIRouter(prefix="/v1")
 async def create_translation(request: Request):
     st = state(request)
     req = await parse_request(request, task="translate")
-    audio = await decode_upload(request, req)
-    engine = await st.jobs.run(st.registry.engine_for, req.spec)
-    transcript = await st.jobs.run(functools.partial(
-        engine.transcribe, audio, prompt=req.prompt, temperature=req.temperature, task="translate"))
-    return render(transcript, req, task="translate", spec=req.spec)
+
+    async def make(listeners):
+        audio = await decode_upload(request, req)
+        engine = await st.jobs.run(st.registry.engine_for, req.spec)
+        transcript = await st.jobs.run(functools.partial(
+            engine.transcribe, audio, prompt=req.prompt, temperature=req.temperature, task="translate"))
+        mark_sampled(listeners, transcript)
+        return render(transcript, req, task="translate", spec=req.spec)
+
+    return await sharing_of(st).respond("translations", await stt_key(req, task="translate"), make,
+                                        request=request)
