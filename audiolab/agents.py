@@ -388,7 +388,7 @@ def plot_breakdown(df, *, ax=None):
     med = breakdown(df)
     stage_names = [c for c in med.columns if c not in ("time_to_first_audio_s", "total_s")]
     if ax is None:
-        from audiolab.plots import new_figure  # not pyplot: nothing global, nothing shown twice
+        from audiolab.plots.figure import new_figure  # not pyplot: nothing global, nothing shown twice
 
         fig = new_figure(figsize=(8, 1.2 + 0.6 * len(med)), layout="constrained")
         ax = fig.subplots()

@@ -402,7 +402,7 @@ class Audio:
 
     def plot(self, *, ax: Any = None, **options: Any) -> Any:
         """Draw the waveform with :func:`audiolab.plots.plot_audio` (imports matplotlib)."""
-        from audiolab.plots import plot_audio
+        from audiolab.plots.audio import plot_audio
 
         return plot_audio(self, ax=ax, **options)
 

@@ -15,7 +15,8 @@ import audiolab
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
 from audiolab.eval.metrics import wer
-from audiolab.realtime.conversation import LiveTranscription, RealtimeRun, converse, plot_events, transcribe_realtime
+from audiolab.plots.realtime import plot_events
+from audiolab.realtime.conversation import LiveTranscription, RealtimeRun, converse, transcribe_realtime
 from tests.conftest import speech_clip_path
 from tests.spoken import clean_take, spoken_cer
 

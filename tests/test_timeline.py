@@ -7,7 +7,8 @@ import io
 import numpy as np
 
 from audiolab.audio import Audio
-from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline, plot_events
+from audiolab.plots.realtime import plot_events
+from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline
 
 EVENTS = Timeline((
     TimedEvent(0.0, "session.updated"),

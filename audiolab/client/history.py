@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from audiolab.client.pricing import PriceTable, load_prices
 
-__all__ = ["History", "SessionCost", "COLUMNS", "plot_history"]
+__all__ = ["History", "SessionCost", "COLUMNS"]
 
 COLUMNS = ("start", "backend", "endpoint", "method", "model", "voice", "params", "status", "stream",
            "cache_hit", "ttfb_s", "total_s", "input_chars", "input_audio_s", "output_audio_s", "usage",
@@ -221,6 +221,8 @@ class History:
 
     def plot(self, *, ax=None):
         """Latency per call (total and time to first byte) by model, with cumulative cost. Returns Axes."""
+        from audiolab.plots.usage import plot_history
+
         return plot_history(self.frame, ax=ax)
 
     # --- DataFrame-like -----------------------------------------------------------------------
@@ -260,36 +262,3 @@ def _as_table(table) -> PriceTable:
     from audiolab.errors import InvalidRequest
 
     raise InvalidRequest("prices must be a PriceTable, a DataFrame, or the path of a CSV.", param="prices")
-
-
-def plot_history(frame, *, ax=None):
-    """Plot latency per call (total as dots, TTFB as rings) coloured by model, cost on a twin axis.
-
-    Args:
-        frame: ``lab.history.frame``.
-        ax: a Matplotlib Axes to draw on (a new figure if None).
-
-    Returns:
-        The Axes with the latency plot (its twin holds the cumulative cost).
-    """
-    from audiolab.plots import new_figure
-
-    if ax is None:
-        ax = new_figure(figsize=(8, 3.5), layout="constrained").add_subplot()
-    x = range(len(frame))
-    models = frame["model"].fillna("(none)")
-    for i, model in enumerate(sorted(models.unique())):
-        sel = models == model
-        idx = [j for j, s in zip(x, sel) if s]
-        colour = f"C{i % 10}"
-        ax.scatter(idx, frame.loc[sel, "total_s"], color=colour, label=model, s=22)
-        ax.scatter(idx, frame.loc[sel, "ttfb_s"], facecolors="none", edgecolors=colour, s=22)
-    ax.set_xlabel("call")
-    ax.set_ylabel("seconds (dot: total, ring: first byte)")
-    if len(frame):
-        ax.legend(fontsize="small", loc="upper left")
-        twin = ax.twinx()
-        twin.step(list(x), frame["cost_usd"].fillna(0).cumsum(), where="post", color="0.3", lw=1)
-        twin.set_ylabel("cumulative cost (USD)")
-    ax.set_title("audiolab calls")
-    return ax

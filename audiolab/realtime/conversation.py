@@ -55,7 +55,7 @@ from audiolab.realtime.events import (
     TRANSCRIPT_DONE,
     TRANSCRIPT_FAILED,
 )
-from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline, plot_events
+from audiolab.realtime.timeline import RealtimeRun, TimedEvent, Timeline
 
 __all__ = [
     "SAMPLE_RATE",
@@ -65,7 +65,6 @@ __all__ = [
     "transcribe_realtime",
     "converse",
     "LiveTranscription",
-    "plot_events",
 ]
 
 DEFAULT_SILENCE_MS = 500  # server_vad's silence_duration_ms when the session does not say

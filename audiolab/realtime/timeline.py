@@ -3,7 +3,7 @@
 :func:`audiolab.realtime.conversation.transcribe_realtime` and :func:`~audiolab.realtime.conversation.converse`
 return a :class:`RealtimeRun`; its :class:`Timeline` holds one :class:`TimedEvent` per WebSocket
 event, timed from the first audio chunk sent (``t = 0``). Paced in real time, ``t`` is also the
-position in the input clip, so :func:`plot_events` can draw the events under the waveform.
+position in the input clip, so :func:`audiolab.plots.plot_events` can draw the events under the waveform.
 
 Example:
     >>> from audiolab.realtime.timeline import Timeline, TimedEvent
@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from audiolab.audio import Audio
 
-__all__ = ["TIMELINE_ROWS", "TimedEvent", "Timeline", "RealtimeRun", "plot_events"]
+__all__ = ["TIMELINE_ROWS", "TimedEvent", "Timeline", "RealtimeRun"]
 
 # Events worth a row of their own on a timeline plot, in the order they usually happen.
 TIMELINE_ROWS = (
@@ -141,56 +139,12 @@ class RealtimeRun:
     latency: Mapping[str, float] = field(default_factory=dict)
 
     def plot(self, *, ax=None):
-        """The input waveform with the event timeline under it; see :func:`plot_events`."""
+        """The input waveform with the event timeline under it; see :func:`audiolab.plots.plot_events`."""
+        from audiolab.plots.realtime import plot_events
+
         return plot_events(self, ax=ax)
 
     def _repr_html_(self) -> str:
         lat = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.latency.items())
         return (f"<div><b>Realtime {html.escape(self.kind)} session</b> ({html.escape(str(self.model))}): "
                 f"{len(self.timeline)} events; {html.escape(lat)}<br><i>{html.escape(self.transcript)}</i></div>")
-
-
-def plot_events(run: RealtimeRun, *, ax=None):
-    """Draw the input waveform and, under it, one row per event type against session time.
-
-    Args:
-        run: a :class:`RealtimeRun`.
-        ax: a pair of Axes (waveform, events) to draw on; a new figure when None.
-
-    Returns:
-        The matplotlib Figure.
-    """
-    if ax is None:
-        from matplotlib.figure import Figure  # not pyplot: nothing global, nothing shown twice
-
-        fig = Figure(figsize=(10, 4.5), layout="constrained")
-        ax_wave, ax_ev = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
-    else:
-        ax_wave, ax_ev = ax
-        fig = ax_wave.figure
-    x = np.asarray(run.input.samples)
-    t = np.arange(len(x)) / run.input.sr
-    ax_wave.plot(t, x, lw=0.5, color="0.3", label="you (sent)")
-    if run.output is not None and run.responses:
-        start = run.responses[0]["t_first_audio"] or 0.0
-        y = np.asarray(run.output.samples)
-        ax_wave.plot(start + np.arange(len(y)) / run.output.sr, y, lw=0.5, color="tab:orange", alpha=0.8,
-                     label="assistant (as received, played from first delta)")
-        ax_wave.legend(loc="upper right", fontsize=7)
-    ax_wave.set_ylabel("amplitude")
-    rows = [r for r in TIMELINE_ROWS if run.timeline.of(r)]
-    for i, etype in enumerate(rows):
-        ts = [e.t for e in run.timeline.of(etype)]
-        colour = "tab:red" if etype in ("error", "conversation.item.truncate") else f"C{i % 10}"
-        ax_ev.scatter(ts, [i] * len(ts), marker="|", s=200, color=colour)
-    for e in run.timeline.of("input_audio_buffer.speech_started") + run.timeline.of("input_audio_buffer.speech_stopped"):
-        if e.audio_ms is not None:
-            ax_wave.axvline(e.audio_ms / 1000, color="tab:green", ls="--", lw=0.8)
-    ax_ev.set_yticks(range(len(rows)))
-    ax_ev.set_yticklabels([r.replace("input_audio_buffer.", "").replace("conversation.item.", "item.") for r in rows],
-                          fontsize=7)
-    ax_ev.set_xlabel("session time (s) since the first audio chunk")
-    ax_ev.invert_yaxis()
-    ax_ev.grid(axis="x", alpha=0.3)
-    ax_wave.set_title(f"{run.kind} session ({run.model}): green dashes = VAD speech start/stop in the audio")
-    return fig

@@ -58,7 +58,7 @@ def spectrogram_png(audio: Audio, *, f0: tuple[np.ndarray, np.ndarray] | None = 
         audio: the clip.
         f0: ``(times_s, f0_hz)`` from :func:`audiolab.eval.prosody.f0_contour`; computed if omitted.
     """
-    from audiolab.plots import new_figure
+    from audiolab.plots.figure import new_figure
 
     clip = audio.to_mono()
     x = np.asarray(clip.samples, dtype=np.float64)

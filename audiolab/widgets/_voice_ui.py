@@ -182,8 +182,8 @@ class VoiceLabUI:
         votes = self.vl.votes
         if len(votes) < _AB_MIN_VOTES:
             return w.HTML("")
-        from audiolab.plots import plot_bradley_terry
-        from audiolab.widgets._voice_plots import plot_win_rates
+        from audiolab.plots.voice import plot_bradley_terry
+        from audiolab.plots.voice import plot_win_rates
 
         bt = self.vl.ranking()
         table = bt.to_frame().round(2).to_html(index=False)

@@ -328,7 +328,7 @@ class TranscriptLab(LabPanel):
 
     def plot_timeline(self, result: Transcript | int = 0, *, ax=None):
         """Waveform with the run's segments and words under it (:func:`audiolab.plots.plot_timeline`)."""
-        from audiolab.plots import plot_timeline
+        from audiolab.plots.audio import plot_timeline
 
         result = self._results[result] if isinstance(result, int) else result
         words = [{"start": s, "end": e, "word": w} for s, e, w in result.words]

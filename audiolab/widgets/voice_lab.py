@@ -304,8 +304,8 @@ class VoiceLab(LabPanel):
 
     def plot_f0(self, *, ax=None):
         """Overlay every clip's F0 contour (colour: instruction, line style: voice); returns the Figure."""
-        from audiolab.plots import plot_f0_contours
-        from audiolab.widgets._voice_plots import style_by_vibe_and_voice
+        from audiolab.plots.audio import plot_f0_contours
+        from audiolab.plots.voice import style_by_vibe_and_voice
 
         ok = [t for t in self._takes if t.audio is not None]
         fig = plot_f0_contours({t.label: self.f0(t) for t in ok}, ax=ax)
@@ -316,7 +316,7 @@ class VoiceLab(LabPanel):
 
     def plot_deltas(self, *, baseline: str = "neutral"):
         """A Figure: one panel per feature, how far each instruction moves it from the baseline."""
-        from audiolab.widgets._voice_plots import plot_feature_deltas
+        from audiolab.plots.voice import plot_feature_deltas
 
         return plot_feature_deltas(self.deltas(baseline=baseline), baseline=baseline)
 

@@ -193,7 +193,7 @@ def test_first_f0_plot_takes_under_two_seconds(two_cities_path):
     code = (
         "import time; from audiolab.audio import Audio; "
         f"a = Audio.from_file({str(two_cities_path)!r}).slice(0, 4); t = time.perf_counter(); "
-        "from audiolab.widgets._render import spectrogram_png; from audiolab.plots import plot_f0_contours; "
+        "from audiolab.widgets._render import spectrogram_png; from audiolab.plots.audio import plot_f0_contours; "
         "png = spectrogram_png(a); fig = plot_f0_contours([a]); fig.savefig(__import__('io').BytesIO()); "
         "print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
