@@ -280,6 +280,24 @@ def sharing_of(app_state) -> Sharing:
         enabled = bool(getattr(settings, "response_cache", True))
         cache = None
         if enabled and getattr(settings, "response_cache_mb", 0) > 0:
-            cache = ResponseCache(settings.response_cache_dir, max_bytes=settings.response_cache_mb * 2**20)
+            bound = int(settings.response_cache_mb * 2**20)
+            cache = ResponseCache(settings.response_cache_dir, max_bytes=bound)
         sharing = app_state.sharing = Sharing(cache, enabled=enabled)
+        metrics = getattr(app_state, "metrics", None)
+        if metrics is not None:
+            _export(sharing, metrics.registry)
     return sharing
+
+
+def _export(sharing: Sharing, registry) -> None:
+    """Counters and the cache size in the app's Prometheus registry (``GET /metrics``)."""
+    from prometheus_client import Counter, Gauge
+
+    requests = Counter("audiolab_response_cache_requests",
+                       "Shareable requests by outcome: hit (cache), joined (a computation in flight), "
+                       "computed (the engine ran), unshared (not deterministic, or sharing off).",
+                       ["route", "outcome"], registry=registry)
+    sharing.observe(lambda route, outcome: requests.labels(route, outcome).inc())
+    size = Gauge("audiolab_response_cache_bytes", "Bytes held by the on-disk response cache.",
+                 registry=registry)
+    size.set_function(lambda: sharing.cache.total if sharing.cache is not None else 0)

@@ -78,7 +78,7 @@ class ResponseCache:
     Args:
         root: a directory of its own (created if missing); entries already there are kept, the
             oldest (by modification time) first in line for eviction.
-        max_bytes: bound on the total size; an entry larger than a quarter of it is not kept.
+        max_bytes: bound on the total size; an entry larger than half of it is not kept.
     """
 
     def __init__(self, root: str | os.PathLike, *, max_bytes: int):
@@ -132,7 +132,7 @@ class ResponseCache:
         """Keep ``value`` under ``key``, evicting least recently used entries; False if too large."""
         head = json.dumps({"status": value.status, "headers": value.headers}, separators=(",", ":")).encode()
         data = head + b"\n" + value.body
-        if len(data) > self.max_bytes // 4:
+        if len(data) > self.max_bytes // 2:
             return False
         path = self._path(key)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")

@@ -64,7 +64,7 @@ class Settings:
     preload: tuple[str, ...] = ()
     log_level: str = "warning"
     response_cache: bool = True
-    response_cache_mb: int = 256
+    response_cache_mb: float = 256.0
     response_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiolab-responses")
     share_speech: bool = True
 
@@ -84,11 +84,11 @@ class Settings:
             raw = env.get(_ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
-            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue", "response_cache_mb"):
+            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue"):
                 values[f.name] = int(raw)
             elif f.name in ("response_cache", "share_speech"):
                 values[f.name] = raw.strip().lower() not in ("0", "false", "no", "off", "")
-            elif f.name == "audio_ttl_s":
+            elif f.name in ("audio_ttl_s", "response_cache_mb"):
                 values[f.name] = float(raw)
             elif f.name in ("cors_origins", "preload"):
                 values[f.name] = tuple(s.strip() for s in raw.split(",") if s.strip())

@@ -1,0 +1,220 @@
+"""Identical requests cost once: single-flight sharing and the on-disk response cache.
+
+Each test starts its own real server (``start_in_thread``) with a response cache in a temporary
+directory and drives it with the real ``openai`` SDK over HTTP. Engine runs are read from the
+server's counters (``computed``: how often the engine actually ran for a shareable request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import openai
+import pytest
+
+from audiolab.audio import Audio
+from audiolab.server.serve import start_in_thread
+from audiolab.server.settings import Settings
+from tests.conftest import speech_clip_path
+
+LESSON = "Good morning, class. Please open your notebooks."
+LONG = ("It was the best of times, it was the worst of times. It was the age of wisdom. It was the age "
+        "of foolishness. It was the epoch of belief. It was the epoch of incredulity. It was the season of "
+        "Light.")
+SECRET = "sk-audiolab-test-0123456789-secret"
+
+pytestmark = pytest.mark.engines
+
+
+@contextlib.contextmanager
+def server(tmp_path, **settings):
+    handle = start_in_thread(Settings(response_cache_dir=tmp_path / "responses", **settings))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def counts(handle, route: str) -> dict:
+    sharing = getattr(handle.app.state, "sharing", None)
+    stats = sharing.stats() if sharing is not None else {}
+    return stats.get(route, {"computed": 0, "joined": 0, "hits": 0, "unshared": 0})
+
+
+def client(handle, key: str = "unused") -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=handle.url, api_key=key, max_retries=0)
+
+
+async def speech(c: openai.AsyncOpenAI, text: str = LESSON, **kw) -> tuple[str, bytes]:
+    r = await c.audio.speech.with_raw_response.create(model="gpt-4o-mini-tts", voice="alloy", input=text,
+                                                      **kw)
+    return r.headers["x-audiolab-cache"], r.content
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    rec = Audio.from_file(speech_clip_path("two_cities.wav")).to_mono().resample(16_000)
+    return rec.slice(0.0, 6.0).to_wav_bytes()
+
+
+def test_identical_concurrent_speech_runs_the_engine_once_and_a_repeat_is_a_hit(tmp_path):
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+            first = await asyncio.gather(*(speech(c) for _ in range(4)))
+            again = await speech(c)
+            return first, again
+
+        first, again = asyncio.run(go())
+        assert sorted(o for o, _ in first) == ["joined", "joined", "joined", "miss"]
+        assert counts(h, "speech")["computed"] == 1 and counts(h, "speech")["joined"] == 3
+        bodies = {b for _, b in first}
+        assert len(bodies) == 1 and Audio.from_bytes(next(iter(bodies))).duration > 1.0
+        assert again == ("hit", first[0][1])
+        assert counts(h, "speech") == {"computed": 1, "joined": 3, "hits": 1, "unshared": 0}
+    # A new server on the same directory serves the stored response: the cache is on disk.
+    with server(tmp_path) as h2:
+        assert asyncio.run(speech(client(h2))) == ("hit", first[0][1])
+        assert counts(h2, "speech")["computed"] == 0
+
+
+def test_different_inputs_are_not_shared(tmp_path):
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+            return await asyncio.gather(speech(c, "Good morning, class."), speech(c, "Good evening, class."))
+
+        (o1, b1), (o2, b2) = asyncio.run(go())
+        assert (o1, o2) == ("miss", "miss") and b1 != b2
+        assert counts(h, "speech")["computed"] == 2
+
+
+def test_identical_transcriptions_decode_once(tmp_path, clip):
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+
+            async def one():
+                r = await c.audio.transcriptions.with_raw_response.create(model="whisper-1",
+                                                                          file=("lesson.wav", clip))
+                return r.headers["x-audiolab-cache"], r.parse().text
+
+            first = await asyncio.gather(*(one() for _ in range(3)))
+            return first, await one()
+
+        first, again = asyncio.run(go())
+        texts = {t for _, t in first}
+        assert len(texts) == 1 and "best of times" in next(iter(texts)).lower()
+        assert counts(h, "transcriptions")["computed"] == 1 and counts(h, "transcriptions")["joined"] == 2
+        assert again == ("hit", first[0][1])
+
+
+def test_off_switch_computes_every_request(tmp_path):
+    assert Settings.from_env({"AUDIOLAB_RESPONSE_CACHE": "0"}).response_cache is False
+    with server(tmp_path, response_cache=False) as h:
+        async def go():
+            c = client(h)
+            return await asyncio.gather(*(speech(c) for _ in range(3)))
+
+        out = asyncio.run(go())
+        assert [o for o, _ in out] == ["off"] * 3
+        assert counts(h, "speech") == {"computed": 0, "joined": 0, "hits": 0, "unshared": 3}
+    assert not list((tmp_path / "responses").glob("*.resp"))
+
+
+def test_sampled_chat_is_never_shared_and_greedy_chat_is(tmp_path):
+    ask = [{"role": "user", "content": "Name one colour."}]
+    with server(tmp_path) as h:
+        async def go(temperature: float):
+            c = client(h)
+
+            async def one():
+                r = await c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ask,
+                                                                      max_tokens=8, temperature=temperature)
+                return r.headers["x-audiolab-cache"]
+
+            return await asyncio.gather(one(), one())
+
+        assert asyncio.run(go(1.0)) == ["off", "off"]
+        assert counts(h, "chat") == {"computed": 0, "joined": 0, "hits": 0, "unshared": 2}
+        assert asyncio.run(go(1.0)) == ["off", "off"]  # nor served from the cache later
+        assert sorted(asyncio.run(go(0.0))) == ["joined", "miss"]
+        assert counts(h, "chat") == {"computed": 1, "joined": 1, "hits": 0, "unshared": 4}
+
+
+def test_cache_stays_within_its_bound_evicting_the_least_recently_used(tmp_path):
+    bound_mb = 0.06
+    sentences = [f"Sentence number {n} of the lesson." for n in ("one", "two", "three", "four", "five",
+                                                                 "six")]
+    with server(tmp_path, response_cache_mb=bound_mb) as h:
+        async def go():
+            c = client(h)
+            outs = []
+            for s in sentences:
+                outs.append(await speech(c, s))
+            outs.append(await speech(c, sentences[-1]))  # the most recent: still there
+            outs.append(await speech(c, sentences[0]))  # the least recently used: evicted
+            return outs
+
+        outs = asyncio.run(go())
+        files = list((tmp_path / "responses").glob("*.resp"))
+        total = sum(f.stat().st_size for f in files)
+        assert total <= bound_mb * 2**20 and 0 < len(files) < len(sentences)
+        assert [o for o, _ in outs[:6]] == ["miss"] * 6
+        assert outs[6][0] == "hit" and outs[7][0] == "miss"
+        assert h.app.state.sharing.cache.total == total
+
+
+def test_late_joiner_of_a_stream_gets_the_full_identical_body(tmp_path):
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+            kw = dict(model="gpt-4o-mini-tts", voice="alloy", input=LONG, response_format="pcm")
+            async with c.audio.speech.with_streaming_response.create(**kw) as first:
+                chunks = []
+                stream = first.iter_bytes()
+                chunks.append(await anext(stream))  # the first sentence is out; the rest is being made
+                async with c.audio.speech.with_streaming_response.create(**kw) as late:
+                    late_body = b"".join([c async for c in late.iter_bytes()])
+                    late_outcome = late.headers["x-audiolab-cache"]
+                chunks += [c async for c in stream]
+            return first.headers["x-audiolab-cache"], b"".join(chunks), late_outcome, late_body
+
+        o1, body1, o2, body2 = asyncio.run(go())
+        assert (o1, o2) == ("miss", "joined")
+        assert len(body1) > 24_000 * 2 * 3 and body2 == body1
+        assert counts(h, "speech")["computed"] == 1
+
+
+def test_late_joiner_of_an_sse_stream_gets_every_event(tmp_path):
+    import json
+
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+            kw = dict(model="gpt-4o-mini-tts", voice="alloy", input=LONG, stream_format="sse")
+            async with c.audio.speech.with_streaming_response.create(**kw) as first:
+                lines = first.iter_lines()
+                head = [await anext(lines)]
+                async with c.audio.speech.with_streaming_response.create(**kw) as late:
+                    late_lines = [x async for x in late.iter_lines()]
+                    late_outcome = late.headers["x-audiolab-cache"]
+                rest = [x async for x in lines]
+            return late_outcome, head + rest, late_lines
+
+        outcome, lines1, lines2 = asyncio.run(go())
+        events = [json.loads(x[6:]) for x in lines2 if x.startswith("data: ")]
+        assert outcome == "joined" and lines1 == lines2
+        assert events[-1]["type"] == "speech.audio.done"
+        assert sum(e["type"] == "speech.audio.delta" for e in events) > 2
+
+
+def test_api_keys_never_reach_the_cache(tmp_path):
+    with server(tmp_path, api_key=SECRET) as h:
+        outcome, body = asyncio.run(speech(client(h, SECRET)))
+        assert outcome == "miss" and body
+    files = list((tmp_path / "responses").glob("*.resp"))
+    assert len(files) == 1
+    assert all(SECRET.encode() not in f.read_bytes() for f in files)
+    assert all(SECRET not in f.name for f in files)
