@@ -1,59 +1,41 @@
 """audiolab: explore, teach and evaluate speech AI through every OpenAI audio endpoint.
 
-The public surface is small and loads lazily: ``import audiolab`` imports no engine, librosa or
-matplotlib. Heavy parts load when first touched.
+The public surface is small and loads lazily (:mod:`lazy_loader`): ``import audiolab`` imports
+no engine, librosa or matplotlib. Heavy parts load when first touched.
+
+The package, by concept:
+
+- :mod:`audiolab.audio` and :mod:`audiolab.errors`: the ``Audio`` value type and the error tree;
+- :mod:`audiolab.client`: ``connect()``, and the instrumented calls (history, cost, cache, catalog);
+- :mod:`audiolab.realtime`: the client side of the Realtime API;
+- :mod:`audiolab.eval`: datasets, perturbations, metrics and the evaluation runner;
+- :mod:`audiolab.plots`: every figure;
+- :mod:`audiolab.widgets`: the Jupyter widgets;
+- :mod:`audiolab.server`: the embedded OpenAI-compatible local backend.
 
 Example:
     >>> import audiolab
+    >>> "connect" in dir(audiolab) and "Audio" in audiolab.__all__
+    True
     >>> lab = audiolab.connect()        # doctest: +SKIP
 """
 
-from __future__ import annotations
-
-import importlib
 from importlib.metadata import PackageNotFoundError, version
+
+import lazy_loader as lazy
 
 try:
     __version__ = version("audiolab-kit")
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-__all__ = [
-    "Audio",
-    "AudiolabError",
-    "AudioDecodeError",
-    "Lab",
-    "connect",
-    "errors",
-    "eval",
-    "plots",
-    "widgets",
-    "__version__",
-]
-
-_LAZY = {
-    "Audio": ("audiolab.audio", "Audio"),
-    "AudiolabError": ("audiolab.errors", "AudiolabError"),
-    "AudioDecodeError": ("audiolab.errors", "AudioDecodeError"),
-    "Lab": ("audiolab.client.lab", "Lab"),
-    "connect": ("audiolab.client.lab", "connect"),
-    "errors": ("audiolab.errors", None),
-    "eval": ("audiolab.eval", None),
-    "plots": ("audiolab.plots", None),
-    "widgets": ("audiolab.widgets", None),
-}
-
-
-def __getattr__(name: str):
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'audiolab' has no attribute {name!r}") from None
-    module = importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, _lazy_all = lazy.attach(
+    __name__,
+    submodules=["errors", "eval", "plots", "widgets"],
+    submod_attrs={
+        "audio": ["Audio"],
+        "errors": ["AudiolabError", "AudioDecodeError"],
+        "client": ["Lab", "connect"],
+    },
+)
+__all__ = [*_lazy_all, "__version__"]
