@@ -42,7 +42,7 @@ __all__ = ["evaluate", "aevaluate", "round_trip", "COLUMNS", "cell_key", "clear_
 
 COLUMNS = ["clip_id", "model", "condition", "reference", "hypothesis", "wer", "substitutions", "deletions",
            "insertions", "hits", "ref_words", "audio_seconds", "latency_s", "cost_usd", "synthetic", "error",
-           "speaker", "noise", "snr_db", "cached"]
+           "speaker", "noise", "snr_db", "cached", "rtfx"]
 
 _MEMORY: dict[str, dict] = {}
 _CACHE_FILE = "cells.jsonl"
@@ -249,6 +249,9 @@ def _row(utt: Utterance, model: str, cond: Condition, rec: dict) -> dict:
            "noise": cond.params.get("kind"), "snr_db": cond.params.get("snr_db", np.nan),
            "cached": rec.get("cached", False),
            "wer": np.nan, "substitutions": 0, "deletions": 0, "insertions": 0, "hits": 0, "ref_words": 0}
+    latency = row["latency_s"]
+    # RTFx: audio seconds per second of request time
+    row["rtfx"] = row["audio_seconds"] / latency if latency and latency > 0 else np.nan
     return row
 
 
@@ -296,7 +299,8 @@ def evaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models: Sequen
         A DataFrame with one row per cell: clip_id, model, condition, reference, hypothesis,
         wer, substitutions, deletions, insertions, hits, ref_words, audio_seconds, latency_s,
         cost_usd (0 on the local backend, a list-price estimate on OpenAI, NaN when unknown),
-        synthetic, error (``None`` when the cell succeeded), speaker, noise, snr_db, cached.
+        synthetic, error (``None`` when the cell succeeded), speaker, noise, snr_db, cached, and
+        rtfx (audio seconds per second of request time; NaN for failed cells).
 
     Example:
         >>> df = evaluate(lab, real_speech(), models=["whisper-1"])   # doctest: +SKIP
