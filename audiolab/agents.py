@@ -25,7 +25,7 @@ Example:
     ...                        tts_model="gpt-4o-mini-tts", voice="marin")    # doctest: +SKIP
     >>> turn = chained.ask(audiolab.Audio.from_file("question.wav"))          # doctest: +SKIP
     >>> turn.heard, turn.reply, dict(turn.stages)                             # doctest: +SKIP
-    >>> df = compare([chained, RealtimeAgent(lab, model="gpt-realtime-mini")], [q1, q2])  # doctest: +SKIP
+    >>> df = compare_agents([chained, RealtimeAgent(lab, model="gpt-realtime-mini")], [q1, q2])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ __all__ = [
     "AgentTurn",
     "ChainedAgent",
     "RealtimeAgent",
-    "compare",
+    "compare_agents",
     "breakdown",
     "tradeoffs",
     "plot_breakdown",
@@ -321,7 +321,7 @@ class RealtimeAgent:
         return f"<RealtimeAgent {self.name!r}: {self.model} ({self.voice})>"
 
 
-def compare(agents: Sequence, questions: Sequence[Audio], *, progress: bool = False):
+def compare_agents(agents: Sequence, questions: Sequence[Audio], *, progress: bool = False):
     """Ask every agent every question (each question fresh); one row per agent × question.
 
     Returns:

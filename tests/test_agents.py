@@ -12,7 +12,7 @@ import math
 import pytest
 
 import audiolab
-from audiolab.agents import (AgentTurn, ChainedAgent, RealtimeAgent, breakdown, compare, plot_breakdown,
+from audiolab.agents import (AgentTurn, ChainedAgent, RealtimeAgent, breakdown, compare_agents, plot_breakdown,
                              tradeoffs)
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
@@ -83,7 +83,7 @@ def test_realtime_agent_reports_vad_and_response_stages(lab, question):
 def test_compare_builds_the_tables_and_the_breakdown_plot(lab, question):
     agents = [ChainedAgent(lab, max_tokens=20, name="A", **MODELS),
               ChainedAgent(lab, max_tokens=20, pipelined=True, name="B", **MODELS)]
-    df = compare(agents, [question, question])
+    df = compare_agents(agents, [question, question])
     assert len(df) == 4 and set(df["agent"]) == {"A", "B"}
     assert {"stage_stt_s", "stage_llm_s", "stage_tts_s", "time_to_first_audio_s"} <= set(df.columns)
     med = breakdown(df)

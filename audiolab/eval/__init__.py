@@ -24,7 +24,7 @@ import importlib
 
 __all__ = [
     "datasets", "perturb", "metrics", "prosody", "preference", "runner",
-    "evaluate", "aevaluate", "summarize", "score", "wer", "compare", "word_diff",
+    "evaluate", "aevaluate", "summarize", "score", "wer", "compare_scores", "word_diff",
     "real_speech", "synthetic_speech", "from_folder", "from_recordings", "Dataset", "Utterance",
     "add_noise", "codec", "change_speed", "conditions", "Condition", "SNR_GRID",
     "bradley_terry", "win_rate_matrix",
@@ -33,7 +33,7 @@ __all__ = [
 _SUBMODULES = {"datasets", "perturb", "metrics", "prosody", "preference", "runner"}
 _FROM = {
     "evaluate": "runner", "aevaluate": "runner",
-    "summarize": "metrics", "score": "metrics", "wer": "metrics", "compare": "metrics", "word_diff": "metrics",
+    "summarize": "metrics", "score": "metrics", "wer": "metrics", "compare_scores": "metrics", "word_diff": "metrics",
     "real_speech": "datasets", "synthetic_speech": "datasets", "from_folder": "datasets",
     "from_recordings": "datasets", "Dataset": "datasets", "Utterance": "datasets",
     "add_noise": "perturb", "codec": "perturb", "change_speed": "perturb", "conditions": "perturb",

@@ -41,7 +41,7 @@ import numpy as np
 
 from audiolab.errors import InvalidRequest
 from audiolab.eval.preference import BTResult, bradley_terry, win_rate_matrix
-from audiolab.eval.prosody import Prosody, f0_contour, loudness, prosody
+from audiolab.eval.prosody import ProsodyFeatures, f0_contour, loudness, prosody
 
 __all__ = [
     "normalize",
@@ -54,10 +54,10 @@ __all__ = [
     "word_diff",
     "bootstrap_ci",
     "Comparison",
-    "compare",
+    "compare_scores",
     "rtfx",
     "summarize",
-    "Prosody",
+    "ProsodyFeatures",
     "prosody",
     "f0_contour",
     "loudness",
@@ -394,7 +394,7 @@ class Comparison:
                 f"[{self.delta_ci[0]:+.1%}, {self.delta_ci[1]:+.1%}]); P(B better) = {self.p_improvement:.2f}")
 
 
-def compare(score_a: Score, score_b: Score, *, n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
+def compare_scores(score_a: Score, score_b: Score, *, n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
     """Paired bootstrap: resample the same utterances (or speakers) for both systems.
 
     Raises:
@@ -403,11 +403,11 @@ def compare(score_a: Score, score_b: Score, *, n_boot: int = N_BOOT, seed: int =
     Example:
         >>> refs = ["one two three"] * 20
         >>> a, b = score(refs, ["one two tree"] * 20), score(refs, refs)
-        >>> compare(a, b).p_improvement > 0.95
+        >>> compare_scores(a, b).p_improvement > 0.95
         True
     """
     if score_a.references != score_b.references:
-        raise InvalidRequest("compare() needs two scores of the same references, in the same order.",
+        raise InvalidRequest("compare_scores() needs two scores of the same references, in the same order.",
                              param="score_b")
     groups = score_a.groups
     ea, n = _group_sums(np.asarray(score_a.utterance_errors, float),

@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from audiolab.audio import Audio
 
-__all__ = ["Prosody", "prosody", "f0_contour", "loudness", "syllable_nuclei"]
+__all__ = ["ProsodyFeatures", "prosody", "f0_contour", "loudness", "syllable_nuclei"]
 
 F0_FLOOR_HZ = 75.0
 F0_CEILING_HZ = 600.0
@@ -34,7 +34,7 @@ _STEP = 0.01
 
 
 @dataclass(frozen=True)
-class Prosody:
+class ProsodyFeatures:
     """Prosodic summary of one clip.
 
     Attributes:
@@ -181,7 +181,7 @@ def _speech_span(audio: Audio) -> tuple[float, float]:
     return span, pause
 
 
-def prosody(audio: Audio, *, text: str | None = None) -> Prosody:
+def prosody(audio: Audio, *, text: str | None = None) -> ProsodyFeatures:
     """Measure F0 mean and range, speaking rate, pause ratio and loudness of a clip.
 
     Args:
@@ -209,7 +209,7 @@ def prosody(audio: Audio, *, text: str | None = None) -> Prosody:
         count, unit = len(normalize(text).split()), "words/s"
     else:
         count, unit = int(syllable_nuclei(audio).size), "syllables/s"
-    return Prosody(
+    return ProsodyFeatures(
         f0_mean_hz=f0_mean, f0_range_semitones=f0_range,
         speaking_rate=float(count / span) if span > 0 else float("nan"), speaking_rate_unit=unit,
         articulation_rate=float(count / (span - pause)) if span - pause > 0 else float("nan"),

@@ -111,7 +111,7 @@ def plot_voice_features(features, *, ax=None, kind: str = "parallel"):
     """Compare voices on their measured features, min-max scaled per feature.
 
     Args:
-        features: a DataFrame indexed by voice with numeric columns, or ``{voice: Prosody}``.
+        features: a DataFrame indexed by voice with numeric columns, or ``{voice: ProsodyFeatures}``.
         kind: ``"parallel"`` (parallel coordinates, raw ranges written under each axis) or
             ``"radar"``.
     """

@@ -35,7 +35,7 @@ from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
 from audiolab.widgets._render import esc
 
-__all__ = ["TranscriptLab", "RunSpec", "Transcript", "diff_html", "stt_models", "DIFF_LEGEND"]
+__all__ = ["TranscriptLab", "RunSpec", "TranscriptResult", "diff_html", "stt_models", "DIFF_LEGEND"]
 
 _UPLOAD_SR = 16000  # what STT models consume; keeps uploads far under OpenAI's 25 MB
 _STYLE = {
@@ -110,7 +110,7 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class Transcript:
+class TranscriptResult:
     """The outcome of one run: text, timing, timestamps, score, or the error."""
 
     run: RunSpec
@@ -162,7 +162,7 @@ class TranscriptLab(LabPanel):
         self.stream, self.concurrency, self.score_language = stream, concurrency, score_language
         self._no_verbose: set[str] = set()
         self._no_stream: set[str] = set()
-        self._results: list[Transcript] = []
+        self._results: list[TranscriptResult] = []
         self.errors: list[str] = []
         self._ui = None
 
@@ -218,7 +218,7 @@ class TranscriptLab(LabPanel):
             bar = tqdm(total=len(runs), desc="Transcript Lab", leave=False)
         sem = asyncio.Semaphore(max(1, int(self.concurrency)))
         async with scoped_client(self.lab) as client:
-            async def one(spec: RunSpec) -> Transcript:
+            async def one(spec: RunSpec) -> TranscriptResult:
                 result = self._scored(await self._transcribe(client, spec, wav, sem, on_update))
                 if bar is not None:
                     bar.update(1)
@@ -232,7 +232,7 @@ class TranscriptLab(LabPanel):
         self.errors = [f"{r.run.label}: {r.error}" for r in self._results if r.error]
         return self.results
 
-    async def _transcribe(self, client, spec: RunSpec, wav: bytes, sem, on_update) -> Transcript:
+    async def _transcribe(self, client, spec: RunSpec, wav: bytes, sem, on_update) -> TranscriptResult:
         import openai
 
         kw = {"model": spec.model}
@@ -259,11 +259,11 @@ class TranscriptLab(LabPanel):
                         self._no_verbose.add(spec.model)  # e.g. gpt-4o-transcribe: json/text only
                 t0 = time.perf_counter()
                 resp = await create(file=("clip.wav", wav, "audio/wav"), response_format="json", **kw)
-                return Transcript(run=spec, text=resp.text.strip(), format="json", latency_s=time.perf_counter() - t0)
+                return TranscriptResult(run=spec, text=resp.text.strip(), format="json", latency_s=time.perf_counter() - t0)
             except Exception as exc:  # shown in the run's card and the error area
-                return Transcript(run=spec, error=describe_error(exc))
+                return TranscriptResult(run=spec, error=describe_error(exc))
 
-    async def _stream(self, create, spec, kw, wav, on_update) -> Transcript | None:
+    async def _stream(self, create, spec, kw, wav, on_update) -> TranscriptResult | None:
         """A streamed run, or None when the model ignores ``stream`` (whisper-1 answers plain JSON)."""
         t0 = time.perf_counter()
         stream = await create(file=("clip.wav", wav, "audio/wav"), response_format="json", stream=True, **kw)
@@ -274,15 +274,15 @@ class TranscriptLab(LabPanel):
                     ttft = time.perf_counter() - t0
                 deltas.append(event.delta)
                 if on_update is not None:
-                    on_update(Transcript(run=spec, text="".join(deltas), format="stream", deltas=tuple(deltas)))
+                    on_update(TranscriptResult(run=spec, text="".join(deltas), format="stream", deltas=tuple(deltas)))
             elif event.type == "transcript.text.done":
                 text = event.text
         if text is None and not deltas:
             return None
-        return Transcript(run=spec, text=(text if text is not None else "".join(deltas)).strip(), format="stream",
+        return TranscriptResult(run=spec, text=(text if text is not None else "".join(deltas)).strip(), format="stream",
                           latency_s=time.perf_counter() - t0, ttft_s=ttft, deltas=tuple(deltas))
 
-    def _scored(self, result: Transcript) -> Transcript:
+    def _scored(self, result: TranscriptResult) -> TranscriptResult:
         if result.error or not self.reference:
             return result
         from audiolab.eval.metrics import score
@@ -293,7 +293,7 @@ class TranscriptLab(LabPanel):
     # ---- results ------------------------------------------------------------------------
 
     @property
-    def transcripts(self) -> list[Transcript]:
+    def transcripts(self) -> list[TranscriptResult]:
         """The results of the last run, one per :class:`RunSpec`."""
         return list(self._results)
 
@@ -319,14 +319,14 @@ class TranscriptLab(LabPanel):
                                            "wer", "cer", "substitutions", "deletions", "insertions", "ref_words",
                                            "latency_s", "ttft_s", "rtfx", "segments", "words", "error"])
 
-    def diff(self, result: Transcript | int = 0) -> str:
+    def diff(self, result: TranscriptResult | int = 0) -> str:
         """The coloured word diff (HTML) of one result against the reference."""
         result = self._results[result] if isinstance(result, int) else result
         if not self.reference:
             return esc(result.text)
         return diff_html(self.reference, result.text, language=self.score_language)
 
-    def plot_timeline(self, result: Transcript | int = 0, *, ax=None):
+    def plot_timeline(self, result: TranscriptResult | int = 0, *, ax=None):
         """Waveform with the run's segments and words under it (:func:`audiolab.plots.plot_timeline`)."""
         from audiolab.plots.audio import plot_timeline
 
@@ -371,8 +371,8 @@ class TranscriptLab(LabPanel):
         return "\n".join(lines) + "\n"
 
 
-def _verbose(spec: RunSpec, resp, latency: float) -> Transcript:
+def _verbose(spec: RunSpec, resp, latency: float) -> TranscriptResult:
     segments = tuple((float(s.start), float(s.end), s.text.strip()) for s in (resp.segments or ()))
     words = tuple((float(w.start), float(w.end), w.word.strip()) for w in (resp.words or ()))
-    return Transcript(run=spec, text=resp.text.strip(), format="verbose_json", latency_s=latency,
+    return TranscriptResult(run=spec, text=resp.text.strip(), format="verbose_json", latency_s=latency,
                       segments=segments, words=words)

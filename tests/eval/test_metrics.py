@@ -12,7 +12,7 @@ from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
 from audiolab.eval import metrics
 from audiolab.eval.datasets import real_speech
-from audiolab.eval.metrics import WordOp, compare, normalize, rtfx, score, summarize, wer, word_diff
+from audiolab.eval.metrics import WordOp, compare_scores, normalize, rtfx, score, summarize, wer, word_diff
 from audiolab.eval.preference import bradley_terry, win_rate_matrix
 from audiolab.eval.prosody import f0_contour, loudness, prosody
 
@@ -110,7 +110,7 @@ def test_bootstrap_over_speakers_is_wider_when_errors_cluster_by_speaker():
 def test_compare_identical_systems_gives_even_odds():
     refs = real_speech().texts
     hyps = _noisy_system(refs, 0.2, seed=3)
-    c = compare(score(refs, hyps), score(refs, hyps))
+    c = compare_scores(score(refs, hyps), score(refs, hyps))
     assert c.p_improvement == pytest.approx(0.5)
     assert c.delta == 0.0
 
@@ -119,7 +119,7 @@ def test_compare_equal_systems_with_different_errors_is_near_even():
     refs = ["a b c d e"] * 40
     a = ["a b c d x"] * 20 + ["a b c d e"] * 20
     b = ["a b c d e"] * 20 + ["a b c d x"] * 20
-    c = compare(score(refs, a), score(refs, b))
+    c = compare_scores(score(refs, a), score(refs, b))
     assert c.wer_a == c.wer_b
     assert 0.3 < c.p_improvement < 0.7
 
@@ -127,15 +127,15 @@ def test_compare_equal_systems_with_different_errors_is_near_even():
 def test_compare_clearly_better_system_has_high_probability_of_improvement():
     refs = real_speech().texts
     worse, better = score(refs, _noisy_system(refs, 0.4, seed=5)), score(refs, _noisy_system(refs, 0.05, seed=6))
-    c = compare(worse, better)
+    c = compare_scores(worse, better)
     assert c.p_improvement > 0.95
     assert c.delta < 0 and c.delta_ci[1] < 0
-    assert compare(better, worse).p_improvement < 0.05
+    assert compare_scores(better, worse).p_improvement < 0.05
 
 
 def test_compare_rejects_scores_of_different_references():
     with pytest.raises(InvalidRequest):
-        compare(score(["a b"], ["a b"]), score(["a c"], ["a c"]))
+        compare_scores(score(["a b"], ["a b"]), score(["a c"], ["a c"]))
 
 
 def test_rtfx_is_total_audio_over_total_wall_time():
