@@ -9,6 +9,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
   need+=(fonts-dejavu-core)
 fi
+# The reverse proxy of the multi-replica deployment (deploy/nginx/) and of its test.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -eq 0 ]; then
   echo "==> System packages: all present"
   exit 0
@@ -19,9 +21,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") \
     >/tmp/audiolab-apt.log 2>&1 \
     && echo "==> Installed: ${need[*]}" \
-    || echo "!! apt-get could not install ${need[*]} (see /tmp/audiolab-apt.log); the browser tests will be skipped with a reason."
+    || echo "!! apt-get could not install ${need[*]} (see /tmp/audiolab-apt.log); the tests that need them are skipped with a reason."
 else
   echo "!! Not root or no apt-get: install ${need[*]} yourself (sudo apt-get install ${need[*]})."
-  echo "   Without chromium the real-browser tests are skipped; everything else works."
+  echo "   Without chromium the real-browser tests are skipped, without nginx the replica test; everything else works."
 fi
 exit 0
