@@ -11,8 +11,15 @@ from importlib import resources
 import pytest
 
 import audiolab
-from audiolab.client.catalog import (KINDS, ModelShutdownWarning, catalog_frame, check_model, pick_model,
-                              sdk_models)
+from audiolab.client.catalog import (
+    KINDS,
+    ModelShutdownWarning,
+    catalog_frame,
+    check_model,
+    model_kind,
+    pick_model,
+    sdk_models,
+)
 from audiolab.errors import InvalidRequest, UnsupportedModel
 
 TODAY = dt.date(2026, 11, 24)
@@ -156,3 +163,23 @@ def test_catalog_in_replay_without_a_model_list_shows_the_sdk(tmp_path):
     assert df["served"].isna().all() and df["in_sdk"].all()
     with pytest.warns(ModelShutdownWarning):
         assert pick_model(df, "chat audio", prefer=["gpt-4o-audio-preview", "gpt-audio-mini"]) == "gpt-audio-mini"
+
+
+def test_every_sdk_model_has_the_kind_its_sdk_list_gives_it():
+    # One rule for "what kind of model is this": the SDK's own lists agree with model_kind().
+    # (Realtime sessions also take chat-audio ids such as gpt-audio-1.5: those keep "chat audio".)
+    for row in sdk_models():
+        if row["kind"] in ("tts", "stt") or "realtime" in row["model"]:
+            assert model_kind(row["model"]) == row["kind"], row["model"]
+
+
+@pytest.mark.engines
+def test_catalog_and_both_labs_agree_on_every_served_model_kind(lab, local_catalog):
+    from audiolab.widgets.transcript_lab import stt_models
+    from audiolab.widgets.voice_lab import tts_models
+
+    served = local_catalog[local_catalog["served"].fillna(False).astype(bool)]
+    kinds = dict(zip(served["model"], served["kind"]))
+    assert kinds["gpt-realtime-whisper"] == "stt"
+    assert set(stt_models(lab)) == {m for m, k in kinds.items() if k == "stt"}
+    assert set(tts_models(lab)) == {m for m, k in kinds.items() if k == "tts"}

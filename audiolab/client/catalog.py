@@ -25,7 +25,8 @@ from importlib import resources
 
 from audiolab.errors import CacheMiss, InvalidRequest, UnsupportedModel
 
-__all__ = ["catalog", "catalog_frame", "sdk_models", "pick_model", "check_model", "ModelShutdownWarning",
+__all__ = ["catalog", "catalog_frame", "sdk_models", "pick_model", "check_model", "model_kind", "served_models",
+           "ModelShutdownWarning",
            "KINDS", "DEFAULT_PREFERENCE"]
 
 KINDS = ("tts", "stt", "chat audio", "realtime", "chat")
@@ -194,22 +195,65 @@ def sdk_models() -> tuple[dict, ...]:
 
 
 # --- the catalog -----------------------------------------------------------------------------
-def _kind_of(model: Mapping) -> str | None:
-    mid = model.get("id", "")
-    kind = model.get("kind")
-    if kind == "chat" and "audio" in mid:
+def model_kind(model: str, *, kind: str | None = None) -> str | None:
+    """What kind of model an id names: the one rule the catalog and the widgets share.
+
+    Args:
+        model: a model id, OpenAI's or a local engine's.
+        kind: the ``kind`` the backend declares for it (the local server's extra field), if any;
+            it wins, except that a chat model with "audio" in its id is a ``"chat audio"`` model.
+
+    Returns:
+        One of :data:`KINDS` (``"tts"``, ``"stt"``, ``"chat audio"``, ``"realtime"``, ``"chat"``),
+        or None when neither the backend nor the id says.
+
+    Examples:
+        >>> model_kind("gpt-4o-mini-tts"), model_kind("tts-1-hd")
+        ('tts', 'tts')
+        >>> model_kind("whisper-1"), model_kind("gpt-4o-mini-transcribe")
+        ('stt', 'stt')
+
+        ``gpt-realtime-whisper`` transcribes (in Realtime transcription sessions): it is "stt".
+
+        >>> model_kind("gpt-realtime-whisper")
+        'stt'
+        >>> model_kind("gpt-realtime-mini"), model_kind("gpt-audio-mini")
+        ('realtime', 'chat audio')
+        >>> model_kind("piper-joe", kind="tts"), model_kind("smollm2-135m-instruct", kind="chat")
+        ('tts', 'chat')
+        >>> model_kind("gpt-4o-audio-preview", kind="chat")
+        'chat audio'
+        >>> model_kind("gpt-5.4-mini") is None
+        True
+    """
+    if kind == "chat" and "audio" in model:
         return "chat audio"
     if kind in KINDS:
         return kind
-    if "tts" in mid:
+    if "tts" in model:
         return "tts"
-    if "transcribe" in mid or "whisper" in mid:
+    if "transcribe" in model or "whisper" in model:
         return "stt"
-    if "realtime" in mid:
+    if "realtime" in model:
         return "realtime"
-    if "audio" in mid:
+    if "audio" in model:
         return "chat audio"
     return None
+
+
+def served_models(lab, kind: str) -> list[str]:
+    """Ids of the models the backend lists that are of ``kind`` (by :func:`model_kind`), sorted.
+
+    Example:
+        >>> served_models(lab, "stt")          # doctest: +SKIP
+        ['gpt-4o-mini-transcribe', 'gpt-realtime-whisper', 'whisper-1', 'whisper-base']
+    """
+    return sorted(m.id for m in lab.client.models.list()
+                  if model_kind(m.id, kind=getattr(m, "kind", None)) == kind)
+
+
+def _kind_of(model: Mapping) -> str | None:
+    return model_kind(model.get("id", ""), kind=model.get("kind"))
 
 
 def _date(value) -> _dt.date | None:

@@ -72,13 +72,10 @@ def diff_html(reference: str, hypothesis: str, *, language: str = "en") -> str:
 
 
 def stt_models(lab) -> list[str]:
-    """Transcription model ids the backend lists (local ``kind`` field, else OpenAI's names)."""
-    ids = []
-    for m in lab.client.models.list():
-        kind = getattr(m, "kind", None)
-        if kind == "stt" or (kind is None and ("transcribe" in m.id or m.id.startswith("whisper"))):
-            ids.append(m.id)
-    return sorted(ids)
+    """Transcription model ids the backend lists, by :func:`audiolab.client.catalog.model_kind`."""
+    from audiolab.client.catalog import served_models
+
+    return served_models(lab, "stt")
 
 
 def _default_models(lab) -> list[str]:

@@ -75,15 +75,12 @@ def openai_voices() -> list[str]:
 def tts_models(lab) -> list[str]:
     """TTS model ids the backend lists, models that take ``instructions`` first.
 
-    Uses the local server's ``kind`` field when present, else the ``tts`` in OpenAI's ids;
-    ``tts-1``-style ids (no instructions) come last.
+    The kind comes from :func:`audiolab.client.catalog.model_kind`; ``tts-1``-style ids (no
+    instructions) come last.
     """
-    ids = []
-    for m in lab.client.models.list():
-        kind = getattr(m, "kind", None)  # an extra field of the local server's model objects
-        if kind == "tts" or (kind is None and "tts" in m.id and "realtime" not in m.id):
-            ids.append(m.id)
-    return sorted(ids, key=lambda i: (not takes_instructions(i), "tts" not in i, i))
+    from audiolab.client.catalog import served_models
+
+    return sorted(served_models(lab, "tts"), key=lambda i: (not takes_instructions(i), "tts" not in i, i))
 
 
 def takes_instructions(model: str) -> bool:
