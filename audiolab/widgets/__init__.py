@@ -11,30 +11,16 @@ Example:
     >>> rec.audio                                                                  # doctest: +SKIP
 """
 
-from __future__ import annotations
+import lazy_loader as lazy
 
-import importlib
-
-__all__ = ["Recorder", "StreamingPlayer", "VoiceLab", "TranscriptLab", "VIBES"]
-
-_LAZY = {
-    "Recorder": "audiolab.widgets.recorder",
-    "StreamingPlayer": "audiolab.widgets.player",
-    "VoiceLab": "audiolab.widgets.voice_lab",
-    "VIBES": "audiolab.widgets.voice_lab",
-    "TranscriptLab": "audiolab.widgets.transcript_lab",
-}
-
-
-def __getattr__(name: str):
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'audiolab.widgets' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submodules=["blind_ab", "player", "recorder", "transcript_lab", "voice_lab"],
+    submod_attrs={
+        "recorder": ["Recorder"],
+        "player": ["StreamingPlayer"],
+        "voice_lab": ["VoiceLab", "VIBES"],
+        "transcript_lab": ["TranscriptLab"],
+        "blind_ab": ["BlindAB"],
+    },
+)

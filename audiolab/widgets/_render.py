@@ -112,11 +112,14 @@ def insert_cell(code: str) -> bool:
 class LabPanel:
     """What Voice Lab and Transcript Lab share: "copy as code" and a UI built on first display.
 
-    A subclass sets ``_ui_class = ("module", "ClassName")`` and defines ``to_code()``.
+    A subclass defines ``_build_ui()`` (it imports its UI class, so ipywidgets loads only when
+    the panel is shown) and ``to_code()``.
     """
 
-    _ui_class: tuple[str, str]
     _ui = None
+
+    def _build_ui(self):
+        raise TypeError(f"{type(self).__name__} defines no _build_ui()")
 
     def copy_code(self) -> str:
         """Insert :meth:`to_code` as a new cell below the running one (IPython), and return it."""
@@ -128,10 +131,7 @@ class LabPanel:
     def widget(self):
         """The interactive UI (ipywidgets), built on first use."""
         if self._ui is None:
-            import importlib
-
-            module, name = self._ui_class
-            self._ui = getattr(importlib.import_module(module), name)(self)
+            self._ui = self._build_ui()
         return self._ui.root
 
     def _repr_mimebundle_(self, **kwargs):

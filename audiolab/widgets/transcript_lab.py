@@ -137,7 +137,10 @@ class TranscriptLab(LabPanel):
         score_language: language of the reference, for the text normaliser.
     """
 
-    _ui_class = ("audiolab.widgets._transcript_ui", "TranscriptLabUI")
+    def _build_ui(self):
+        from audiolab.widgets._transcript_ui import TranscriptLabUI  # ipywidgets load when shown
+
+        return TranscriptLabUI(self)
 
     def __init__(self, lab=None, audio=None, *, reference: str | None = None, models=None,
                  prompts=(None,), languages=(None,), temperatures=(None,), stream: bool = False,

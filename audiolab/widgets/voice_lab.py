@@ -126,7 +126,10 @@ class VoiceLab(LabPanel):
         InvalidRequest: empty text, no voices, no instructions, or a speed out of range.
     """
 
-    _ui_class = ("audiolab.widgets._voice_ui", "VoiceLabUI")
+    def _build_ui(self):
+        from audiolab.widgets._voice_ui import VoiceLabUI  # ipywidgets load when the panel shows
+
+        return VoiceLabUI(self)
 
     def __init__(self, lab=None, *, text: str = TEXT_PRESETS["pangram"], voices=("alloy", "coral"),
                  instructions=("neutral", "calm", "excited", "whisper"), models=None, speed: float = 1.0,
