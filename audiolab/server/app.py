@@ -24,7 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from audiolab._redact import SERVER_LOGGERS, scrub_logs
 from audiolab.errors import AudiolabError, PayloadTooLarge, RateLimited, Unauthorized
-from audiolab.server.jobs import JobRunner
+from audiolab.server.jobs import ClientMiddleware, JobRunner
+from audiolab.server.metrics import Metrics, MetricsMiddleware
 from audiolab.server.registry import Registry
 from audiolab.server.settings import Settings
 
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: explicit settings; ``Settings()`` when omitted.
 
     Returns:
-        A FastAPI app with ``app.state.settings``, ``app.state.registry`` and ``app.state.jobs``.
+        A FastAPI app with ``app.state.settings``, ``app.state.registry``, ``app.state.jobs`` and
+        ``app.state.metrics``.
     """
     from audiolab.server import routes
 
@@ -126,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="audiolab local backend", version=server_version(), docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.registry = Registry(settings)
-    app.state.jobs = JobRunner(max_concurrency=settings.max_concurrency, max_queue=settings.max_queue)
+    app.state.metrics = Metrics()  # others add their instruments to app.state.metrics.registry
+    app.state.jobs = JobRunner.from_settings(settings, metrics=app.state.metrics)
 
     @app.exception_handler(AudiolabError)
     async def _audiolab_error(request: Request, exc: AudiolabError):
@@ -173,7 +176,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     routes.include_all(app)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics():
+        from fastapi.responses import Response
+
+        body, content_type = app.state.metrics.render()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(ClientMiddleware)  # jobs count against the client of the request they serve
     app.add_middleware(_Guard, settings=settings)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -32,8 +32,14 @@ class Settings:
         api_key: when set, every request must carry ``Authorization: Bearer <api_key>``.
         cors_origins: origins allowed by CORS; empty (the default) turns CORS off.
         max_upload_bytes: largest accepted upload (OpenAI's limit is 25 MB).
-        max_concurrency: engine jobs that run at once.
+        max_concurrency: engine jobs that run at once (at most ``cpu_threads``).
         max_queue: jobs that may wait for a slot; past it requests get 429 with ``retry-after``.
+        max_queue_per_client: jobs one client (API token and address) may have waiting; past it
+            that client gets 429, so that one loop cannot fill the queue for everyone.
+        cpu_threads: the CPU budget of all engines together (``AUDIOLAB_CPU_THREADS``); 0 means
+            ``os.cpu_count()``. Each engine computes with :attr:`job_threads` threads and the job
+            runner admits :attr:`concurrency` jobs at once, so the engines never use more threads
+            than this, whichever of them run together.
         cache_dir: where model weights assembled from packages are kept (never request data).
         audio_ttl_s: how long chat audio outputs stay referable by id.
         preload: model ids to load at start-up instead of on first use.
@@ -59,6 +65,8 @@ class Settings:
     max_upload_bytes: int = 25 * 1024 * 1024
     max_concurrency: int = 2
     max_queue: int = 64
+    max_queue_per_client: int = 16
+    cpu_threads: int = 0
     cache_dir: Path = field(default_factory=_default_cache_dir)
     audio_ttl_s: float = 3600.0
     preload: tuple[str, ...] = ()
@@ -67,6 +75,21 @@ class Settings:
     response_cache_mb: float = 256.0
     response_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiolab-responses")
     share_speech: bool = True
+
+    @property
+    def cpu_budget(self) -> int:
+        """Threads all engines may use together: ``cpu_threads``, or the machine's cores."""
+        return max(1, self.cpu_threads or os.cpu_count() or 1)
+
+    @property
+    def concurrency(self) -> int:
+        """Engine jobs admitted at once: ``max_concurrency``, capped by the CPU budget."""
+        return max(1, min(self.max_concurrency, self.cpu_budget))
+
+    @property
+    def job_threads(self) -> int:
+        """Threads one engine job computes with (ctranslate2, llama.cpp, onnxruntime intra-op)."""
+        return max(1, self.cpu_budget // self.concurrency)
 
     @property
     def is_loopback(self) -> bool:
@@ -84,7 +107,7 @@ class Settings:
             raw = env.get(_ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
-            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue"):
+            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue", "max_queue_per_client", "cpu_threads"):
                 values[f.name] = int(raw)
             elif f.name in ("response_cache", "share_speech"):
                 values[f.name] = raw.strip().lower() not in ("0", "false", "no", "off", "")

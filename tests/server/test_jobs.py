@@ -8,7 +8,7 @@ import time
 import pytest
 
 from audiolab.errors import RateLimited
-from audiolab.server.jobs import JobRunner
+from audiolab.server.jobs import INTERACTIVE, JobRunner
 
 
 def _slow_sentences(n=100, dt=0.1):
@@ -57,5 +57,101 @@ def test_requests_past_the_queue_bound_get_rate_limited_with_retry_after():
         assert exc.value.retry_after >= 1 and exc.value.status_code == 429
         await asyncio.gather(*busy)
         assert (jobs.running, jobs.waiting) == (0, 0)
+
+    asyncio.run(main())
+
+
+def _recorder(order):
+    def work(name):
+        time.sleep(0.02)
+        order.append(name)
+        return name
+    return work
+
+
+async def _settle():
+    for _ in range(5):  # let freshly created tasks reach their queue
+        await asyncio.sleep(0)
+
+
+def test_an_interactive_job_overtakes_queued_bulk_jobs():
+    order: list[str] = []
+    work = _recorder(order)
+
+    async def main():
+        jobs = JobRunner(max_concurrency=1, max_queue=16)
+        tasks = [asyncio.ensure_future(jobs.run(work, f"bulk-{i}", client="eval-loop")) for i in range(4)]
+        await _settle()
+        tasks.append(asyncio.ensure_future(jobs.run(work, "turn", priority=INTERACTIVE, client="eval-loop")))
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert order == ["bulk-0", "turn", "bulk-1", "bulk-2", "bulk-3"]
+
+
+def test_bulk_iterator_yields_its_slot_between_items_to_interactive_work():
+    order: list = []
+
+    def segments():
+        for i in range(5):
+            time.sleep(0.02)
+            order.append(i)
+            yield i
+
+    async def main():
+        jobs = JobRunner(max_concurrency=1, max_queue=16)
+        turn = None
+        async for i in jobs.iterate(segments, client="file-upload"):
+            if i == 0:
+                turn = asyncio.ensure_future(jobs.run(_recorder(order), "turn", priority=INTERACTIVE,
+                                                      client="voice"))
+                await _settle()
+        await turn
+        assert (jobs.running, jobs.waiting) == (0, 0)
+
+    asyncio.run(main())
+    # The turn queued while segment 1 was decoding; it ran before segment 2.
+    assert order == [0, 1, "turn", 2, 3, 4]
+
+
+def test_waiting_clients_are_served_in_turn_not_in_arrival_order():
+    order: list[str] = []
+    work = _recorder(order)
+
+    async def main():
+        jobs = JobRunner(max_concurrency=1, max_queue=16)
+        tasks = [asyncio.ensure_future(jobs.run(work, f"a{i}", client="alice")) for i in range(4)]
+        await _settle()
+        tasks += [asyncio.ensure_future(jobs.run(work, f"b{i}", client="bob")) for i in range(2)]
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert order == ["a0", "b0", "a1", "b1", "a2", "a3"]
+
+
+def test_one_client_past_its_queue_bound_is_refused_while_others_still_queue():
+    async def main():
+        jobs = JobRunner(max_concurrency=1, max_queue=16, max_queue_per_client=2)
+        busy = [asyncio.ensure_future(jobs.run(time.sleep, 0.1, client="loop")) for _ in range(3)]
+        await _settle()
+        with pytest.raises(RateLimited) as exc:
+            await jobs.run(time.sleep, 0, client="loop")
+        assert exc.value.retry_after >= 1
+        assert await jobs.run(lambda: "served", client="someone-else") == "served"
+        await asyncio.gather(*busy)
+
+    asyncio.run(main())
+
+
+def test_a_reservation_keeps_one_slot_free_of_bulk_work():
+    async def main():
+        jobs = JobRunner(max_concurrency=2, max_queue=16)
+        with jobs.reserve():
+            bulk = [asyncio.ensure_future(jobs.run(time.sleep, 0.2, client=f"c{i}")) for i in range(2)]
+            await _settle()
+            assert (jobs.running, jobs.waiting) == (1, 1)
+            assert await jobs.run(lambda: "now", priority=INTERACTIVE) == "now"
+            assert jobs.peak_threads <= 2
+        await asyncio.gather(*bulk)
 
     asyncio.run(main())

@@ -88,6 +88,8 @@ class PiperEngine:
         else:
             model, config = Path(model_path), Path(config_path or f"{model_path}.json")
         self._voice = PiperVoice.load(str(model), str(config))
+        self.threads = getattr(settings, "job_threads", 1)
+        self._voice.session = _session(model, self.threads)  # Piper's own uses every core
         self.sample_rate: int = int(self._voice.config.sample_rate)
         self.model_name = model.stem  # onnxruntime sessions are thread-safe: no lock needed
 
@@ -144,3 +146,13 @@ class PiperEngine:
                                                gap_s=gap, seed=i)
             yield Audio.from_array(samples, self.sample_rate, source=f"piper:{self.model_name}", text=sentence,
                                    meta={"engine": "piper", "voice": voice.id, "sentence": i})
+
+
+def _session(model: Path, threads: int):
+    """An onnxruntime session of ``model`` computing with ``threads`` threads (the job's CPU share)."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])

@@ -194,7 +194,7 @@ def _clamp(start: float, end: float, duration: float) -> tuple[float, float]:
 
 
 class WhisperEngine:
-    """faster-whisper on CPU (int8, 2 threads), shared by all requests.
+    """faster-whisper on CPU (int8, ``settings.job_threads`` threads), shared by all requests.
 
     Args:
         settings: server settings (``cache_dir`` is where the weights are assembled).
@@ -205,7 +205,7 @@ class WhisperEngine:
         EngineUnavailable: faster-whisper or the weight packages are missing or corrupt.
     """
 
-    def __init__(self, settings, *, size: str = "base", beam_size: int = 5, cpu_threads: int = 2):
+    def __init__(self, settings, *, size: str = "base", beam_size: int = 5, cpu_threads: int | None = None):
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -214,8 +214,10 @@ class WhisperEngine:
         self.size = size
         self.beam_size = beam_size
         self.model_dir = assemble_weights(Path(settings.cache_dir), size)
+        # One job's share of the server's CPU budget (settings.job_threads), unless told otherwise.
+        self.threads = cpu_threads or getattr(settings, "job_threads", 1)
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
-                                  cpu_threads=cpu_threads, local_files_only=True)
+                                  cpu_threads=self.threads, local_files_only=True)
         self._bytes = _byte_decoder()
 
     @property

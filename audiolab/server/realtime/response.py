@@ -30,6 +30,7 @@ import anyio
 import numpy as np
 
 from audiolab.errors import AudiolabError, EngineFailure, InvalidRequest
+from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
 from audiolab.server.realtime.events import (audio_tokens, error_details, event, new_id, response_object, text_tokens,
@@ -452,7 +453,8 @@ async def chat_stream(session, params: ResponseParams, messages):
     """The session's chat model answering ``messages``: ChatDeltas, made in a worker thread."""
     llm = await session.engine("llm")
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
-    async for delta in session.jobs.iterate(lambda: llm.chat(messages, max_tokens=cap, temperature=TEMPERATURE)):
+    chat = lambda: llm.chat(messages, max_tokens=cap, temperature=TEMPERATURE)  # noqa: E731
+    async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
         yield delta
 
 
@@ -470,7 +472,7 @@ async def speech_stream(session, params: ResponseParams, sentence: str):
             pcm = (np.clip(pcm, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
             yield pcm, list(_encode(pcm, fmt))
 
-    async for piece in session.jobs.iterate(speak):
+    async for piece in session.jobs.iterate(speak, priority=INTERACTIVE, engine=voice.engine):
         yield piece
 
 

@@ -28,6 +28,7 @@ import anyio.to_thread
 import numpy as np
 
 from audiolab.errors import AudiolabError, InvalidRequest
+from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
 from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
@@ -89,11 +90,13 @@ class RealtimeSession:
         self._auto_pending = False
         self._tasks: set[Work] = set()
         self._warming: asyncio.Task | None = None
+        self._reservation = None
         self._engines: dict = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Load the VAD, announce ``session.created``, and warm the engines in the background."""
+        self._reservation = self.jobs.reserve()  # bulk work leaves a slot for this session's turns
         self._vad_engine = await anyio.to_thread.run_sync(self.registry.engine, "vad")
         self._configure_vad()
         self.emit(event("session.created", session=self.config.wire()))
@@ -103,6 +106,8 @@ class RealtimeSession:
     async def close(self) -> None:
         """Cancel every response and background task, and wait until they (and their threads) have stopped."""
         self.closed = True
+        if self._reservation is not None:
+            self._reservation.release()
         if self._warming is not None:
             self._warming.cancel()
         for run in self.responses:
@@ -428,7 +433,8 @@ class RealtimeSession:
         _, opts = self.config.stt_model()
         if self.kind == "realtime" and hasattr(engine, "beam_size"):
             opts = {**opts, "beam_size": 1}
-        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, RATE), **opts)
+        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, RATE), **opts,
+                                   priority=INTERACTIVE)
 
     async def _report_transcript(self, item: Item) -> None:
         model, _ = self.config.stt_model()

@@ -51,6 +51,7 @@ from audiolab.errors import AudiolabError, AudioDecodeError, EngineFailure, Inva
 from audiolab.server.audio_store import AudioStore, new_audio_id
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import ChatDelta, Prosody
+from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.response_cache import request_key
 from audiolab.server.routes import decode_audio, engine_headers, loads_strict, state
 from audiolab.server.routes._chat_request import ChatRequest, parse_chat_request
@@ -222,6 +223,8 @@ async def create_chat_completion(request: Request):
         raise InvalidRequest("We could not parse the JSON body of your request. The body must be a JSON "
                              "object (Content-Type: application/json).", code="invalid_json") from None
     req = parse_chat_request(body, st.registry)
+    if req.stream:
+        set_priority(INTERACTIVE)  # an answer read as it is written goes ahead of bulk work
     store = audio_store(request.app.state)
     llm = await st.jobs.run(st.registry.engine_for, req.spec)
     conv = await _conversation(req, st, store)

@@ -40,6 +40,7 @@ from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, Inv
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import Prosody
 from audiolab.server.engines.prosody import from_instructions
+from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.registry import MODELS
 from audiolab.server.response_cache import request_key
 from audiolab.server.routes import engine_headers, loads_strict, state
@@ -335,11 +336,13 @@ async def create_speech(request: Request):
         raise EngineUnavailable(f"The voice '{voice.id}' needs {served.pip}, which is not installed. "
                                 "Run `make lab` to install the local engines.", package=served.pip)
     prosody = from_instructions(req["instructions"])
+    if req["stream_format"] == "sse" or req["format"] == "pcm":
+        set_priority(INTERACTIVE)  # audio played as it arrives goes ahead of bulk work
     sse = req["stream_format"] == "sse"
 
     async def make(listeners):
         chunks = st.jobs.iterate(lambda: _produce(registry, voice, req["input"], speed=req["speed"],
-                                                  prosody=prosody, fmt=req["format"]))
+                                                  prosody=prosody, fmt=req["format"]), engine=voice.engine)
         try:
             first = await anext(chunks, None)  # errors before any audio still get a proper status
         except BaseException:

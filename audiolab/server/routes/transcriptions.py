@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from audiolab.errors import InvalidRequest
 from audiolab.server.coalesce import mark_sampled, sharing_of
 from audiolab.server.engines.diarize import diarize as diarize_transcript
+from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.routes import state
 from audiolab.server.routes._stt import (
     decode_references,
@@ -37,6 +38,8 @@ _DIARIZE_MAX_UNCHUNKED_S = 30.0
 async def create_transcription(request: Request):
     st = state(request)
     req = await parse_request(request, task="transcribe")
+    if req.stream:
+        set_priority(INTERACTIVE)  # text shown as it is decoded goes ahead of bulk work
 
     async def make(listeners):
         audio = await decode_upload(request, req)
