@@ -19,7 +19,7 @@ the clip, so its ``vad`` stage is that endpointing wait.
 
 Example:
     >>> import audiolab
-    >>> from audiolab.agents import ChainedAgent, RealtimeAgent, compare
+    >>> from audiolab.agents import ChainedAgent, RealtimeAgent, compare_agents
     >>> lab = audiolab.connect("local")                                        # doctest: +SKIP
     >>> chained = ChainedAgent(lab, stt_model="gpt-transcribe", chat_model="gpt-4o-mini",
     ...                        tts_model="gpt-4o-mini-tts", voice="marin")    # doctest: +SKIP
