@@ -18,6 +18,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _ENV_PREFIX = "AUDIOLAB_"
 
 
+_STT_FIELDS = {"stt_budget_s": float, "stt_budget_rtf": float, "stt_max_fallbacks": int,
+               "stt_vad": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", "")}
+
+
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "audiolab"
 
@@ -43,6 +47,13 @@ class Settings:
         cache_dir: where model weights assembled from packages are kept (never request data).
         audio_ttl_s: how long chat audio outputs stay referable by id.
         preload: model ids to load at start-up instead of on first use.
+        stt_budget_s, stt_budget_rtf: a transcription or translation may decode for at most
+            ``stt_budget_s + stt_budget_rtf * audio seconds``; past it the request ends with the
+            text decoded so far, marked partial (``x-audiolab-partial`` header).
+        stt_max_fallbacks: Whisper's temperature fallback retries per 30 s window (OpenAI's
+            reference decoder retries up to 5 times); fewer retries bound the work on hard input.
+        stt_vad: cut uploads into speech chunks with Silero VAD before decoding, so that silence,
+            noise and music cost almost nothing (``AUDIOLAB_STT_VAD=0`` decodes everything).
         response_cache: share identical deterministic requests: concurrent ones compute once,
             finished ones are kept on disk (``AUDIOLAB_RESPONSE_CACHE=0`` turns both off).
         response_cache_mb: bound of the on-disk response cache (LRU); 0 keeps nothing on disk
@@ -71,6 +82,10 @@ class Settings:
     audio_ttl_s: float = 3600.0
     preload: tuple[str, ...] = ()
     log_level: str = "warning"
+    stt_budget_s: float = 30.0
+    stt_budget_rtf: float = 1.0
+    stt_max_fallbacks: int = 2
+    stt_vad: bool = True
     response_cache: bool = True
     response_cache_mb: float = 256.0
     response_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiolab-responses")
@@ -106,6 +121,9 @@ class Settings:
         for f in dataclasses.fields(cls):
             raw = env.get(_ENV_PREFIX + f.name.upper())
             if raw is None:
+                continue
+            if f.name in _STT_FIELDS:
+                values[f.name] = _STT_FIELDS[f.name](raw)
                 continue
             if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue", "max_queue_per_client", "cpu_threads"):
                 values[f.name] = int(raw)

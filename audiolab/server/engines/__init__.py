@@ -68,6 +68,7 @@ class Transcript:
     duration: float
     segments: tuple[Segment, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
+    partial: bool = False  # the decode budget ran out: the text covers the audio up to the last segment
 
     @property
     def words(self) -> tuple[Word, ...]:

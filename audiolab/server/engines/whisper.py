@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -40,6 +41,25 @@ WEIGHT_SHA256 = {"base": "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e
 _MARKER = "model.bin.sha256.json"
 _PART = re.compile(r"^model\.bin\.part(\d+)$")
 _CHUNK = 4 * 1024 * 1024
+
+# Bounds on the decode work of one request. Whisper decodes 30 s windows; on a hard window (TTS
+# with odd prosody, noise, music) its reference decoder retries at 5 higher temperatures, each run
+# free to loop to the 448-token limit, which made one 64 s clip take ~10 minutes on 2 cores.
+WINDOW_S = 30.0
+#: Tokens one 30 s window may produce: fast read speech is ~100 words (~150 tokens with
+#: timestamps) per window; a repetition loop runs to the model's limit. With the longest context
+#: prompt (224 tokens) this stays under Whisper's 448.
+MAX_NEW_TOKENS = 200
+#: Whisper's guards, as in OpenAI's reference decoder: a window whose text gzip-compresses more
+#: than this is a repetition loop; one whose tokens average below this log probability failed;
+#: one the model thinks holds no speech (and decoded badly) is silence.
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
+#: Silero VAD settings for cutting uploads into speech (faster-whisper's defaults, plus a floor
+#: that drops clicks and bursts of noise shorter than a syllable).
+DEFAULT_VAD = {"threshold": 0.5, "min_speech_duration_ms": 250, "min_silence_duration_ms": 2000,
+               "speech_pad_ms": 400}
 
 
 def _package_dirs(size: str) -> list[Path]:
@@ -180,11 +200,43 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
-def _temperatures(temperature: float) -> tuple[float, ...]:
-    # Whisper's fallback: start at ``temperature`` and step up by 0.2 while decoding fails
-    # (OpenAI: "If set to 0, the model will ... automatically increase the temperature").
+def _temperatures(temperature: float, max_fallbacks: int = 5) -> tuple[float, ...]:
+    """Whisper's fallback ladder: start at ``temperature`` and step up by 0.2 while decoding fails
+    (OpenAI: "If set to 0, the model will ... automatically increase the temperature"), with at
+    most ``max_fallbacks`` retries spread over the same range.
+
+    Example:
+        >>> _temperatures(0.0), _temperatures(0.0, 2), _temperatures(0.0, 0)
+        ((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), (0.0, 0.4, 1.0), (0.0,))
+    """
     steps = int(round((1.0 - temperature) / 0.2))
-    return tuple(round(temperature + 0.2 * i, 2) for i in range(steps + 1)) or (temperature,)
+    ladder = [round(temperature + 0.2 * i, 2) for i in range(steps + 1)] or [temperature]
+    if len(ladder) - 1 <= max_fallbacks:
+        return tuple(ladder)
+    picks = sorted({round(i * (len(ladder) - 1) / max(max_fallbacks, 1)) for i in range(max_fallbacks + 1)})
+    return tuple(ladder[i] for i in picks)
+
+
+def _spans(chunks: list[dict], sr: int) -> list[float]:
+    """Silero speech chunks (sample offsets) as faster-whisper ``clip_timestamps`` (seconds:
+    start, end, start, end...), neighbours merged while a span stays within one 30 s window, so
+    that short utterances share a window instead of each paying for a full encoder pass."""
+    spans: list[list[float]] = []
+    for c in chunks:
+        start, end = c["start"] / sr, c["end"] / sr
+        if spans and end - spans[-1][0] <= WINDOW_S:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [round(x, 3) for span in spans for x in span]
+
+
+def _hallucinated(seg) -> bool:
+    """A segment Whisper's guards reject even after the fallbacks: a repetition loop, or text
+    decoded with low confidence from what the model itself judged to be silence."""
+    if seg.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+        return True
+    return seg.no_speech_prob > NO_SPEECH_THRESHOLD and seg.avg_logprob < LOG_PROB_THRESHOLD
 
 
 def _clamp(start: float, end: float, duration: float) -> tuple[float, float]:
@@ -213,6 +265,10 @@ class WhisperEngine:
                                     package="faster-whisper") from exc
         self.size = size
         self.beam_size = beam_size
+        self.budget_s = float(getattr(settings, "stt_budget_s", 30.0))
+        self.budget_rtf = float(getattr(settings, "stt_budget_rtf", 1.0))
+        self.max_fallbacks = int(getattr(settings, "stt_max_fallbacks", 2))
+        self.use_vad = bool(getattr(settings, "stt_vad", True))
         self.model_dir = assemble_weights(Path(settings.cache_dir), size)
         # One job's share of the server's CPU budget (settings.job_threads), unless told otherwise.
         self.threads = cpu_threads or getattr(settings, "job_threads", 1)
@@ -254,12 +310,15 @@ class WhisperEngine:
             word_timestamps: fill ``Segment.words`` from cross-attention alignment.
             logprobs: fill ``Transcript.logprobs`` with one entry per decoded text token.
             hotwords: words to bias decoding towards (faster-whisper ``hotwords``).
-            vad: when given, cut the audio into speech chunks first with Silero VAD, using these
-                ``VadOptions`` (``threshold``, ``min_silence_duration_ms``, ``speech_pad_ms``...).
+            vad: Silero VAD options for cutting the audio into speech first (``threshold``,
+                ``min_silence_duration_ms``, ``speech_pad_ms``...), over :data:`DEFAULT_VAD`;
+                with ``settings.stt_vad`` (the default) the cut is made even when ``vad`` is None.
             beam_size: this call's beam width (1 = greedy, quicker); the engine's by default.
 
         Returns:
-            A :class:`Transcript` with whisper segments, ``language`` as a code and ``duration``.
+            A :class:`Transcript` with whisper segments, ``language`` as a code and ``duration``;
+            ``partial`` when the decode budget (``settings.stt_budget_s + stt_budget_rtf x
+            duration`` seconds) ran out before the end of the audio.
         """
         parts = list(self.stream(audio, language=language, prompt=prompt, temperature=temperature,
                                  task=task, word_timestamps=word_timestamps, logprobs=logprobs,
@@ -268,7 +327,8 @@ class WhisperEngine:
         lps = tuple(lp for p in parts for lp in (p.logprobs or ())) if logprobs else None
         lang = parts[0].language if parts else (language or "en")
         return Transcript(text="".join(s.text for s in segments).strip(), language=lang,
-                          duration=audio.duration, segments=segments, logprobs=lps)
+                          duration=audio.duration, segments=segments, logprobs=lps,
+                          partial=any(p.partial for p in parts))
 
     def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
@@ -278,7 +338,8 @@ class WhisperEngine:
 
         Each yielded value holds one new segment (``segments`` has length 1, ``text`` is that
         segment's text with its leading space, ``logprobs`` that segment's tokens). Joining
-        the texts gives the full transcript.
+        the texts gives the full transcript. When the decode budget runs out, a last value with
+        no segments and ``partial=True`` ends the stream.
         """
         if task not in ("transcribe", "translate"):
             raise InvalidRequest(f"Unknown task {task!r}.", param="task")
@@ -291,32 +352,51 @@ class WhisperEngine:
                               logprobs=logprobs, hotwords=hotwords, vad=vad,
                               beam_size=beam_size or self.beam_size)
 
+    def speech_spans(self, samples, vad: Mapping | None = None) -> list[float]:
+        """Where ``samples`` (16 kHz mono) hold speech, per Silero VAD, as ``clip_timestamps``."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        return _spans(get_speech_timestamps(samples, VadOptions(**{**DEFAULT_VAD, **dict(vad or {})})), SAMPLE_RATE)
+
     def _segments(self, samples, duration: float, *, language, prompt, temperature, task, word_timestamps,
                   logprobs, hotwords, vad, beam_size) -> Iterator[Transcript]:
+        deadline = time.monotonic() + self.budget_s + self.budget_rtf * duration
         try:
+            clips: list[float] | str = "0"
+            if vad is not None or self.use_vad:
+                clips = self.speech_spans(samples, vad)
+                if not clips:  # no speech at all: nothing to decode, and nothing to hallucinate
+                    yield Transcript(text="", language=language or "en", duration=duration,
+                                     logprobs=() if logprobs else None)
+                    return
+                if duration <= WINDOW_S and vad is None:
+                    clips = "0"  # one window anyway: decode it whole, as Whisper would
+            # The context prompt takes up to 228 tokens, keywords (hotwords) more; faster-whisper
+            # refuses prompt + max_new_tokens over 448, so the cap shrinks with the keywords.
+            room = 448 - 228 - (self.count_tokens(hotwords) + 1 if hotwords else 0)
+            max_new = min(MAX_NEW_TOKENS, room) if room >= 16 else None
+            # Speech spans go to faster-whisper as clip_timestamps (not vad_filter), so that
+            # timestamps and each segment's ``seek`` stay on the original audio's time line.
             segs, info = self.model.transcribe(
                 samples, language=language, task=task, beam_size=beam_size,
-                temperature=list(_temperatures(temperature)), initial_prompt=prompt or None,
-                word_timestamps=word_timestamps, hotwords=hotwords or None,
-                condition_on_previous_text=True, vad_filter=vad is not None,
-                vad_parameters=dict(vad) if vad is not None else None)
+                temperature=list(_temperatures(temperature, self.max_fallbacks)), initial_prompt=prompt or None,
+                word_timestamps=word_timestamps, hotwords=hotwords or None, condition_on_previous_text=True,
+                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD, log_prob_threshold=LOG_PROB_THRESHOLD,
+                no_speech_threshold=NO_SPEECH_THRESHOLD, max_new_tokens=max_new, clip_timestamps=clips)
             features = self.model.feature_extractor(samples) if logprobs else None
             tokenizer = self._tokenizer(task, info.language) if logprobs else None
             cache: dict[int, object] = {}
-            produced = False
-            for i, s in enumerate(segs):
-                lps = self._token_logprobs(features, tokenizer, s, cache) if logprobs else None
-                words = tuple(Word(w.word, *_clamp(w.start, w.end, duration), float(w.probability))
-                              for w in (s.words or ()))
-                start, end = _clamp(s.start, s.end, duration)
-                seg = Segment(id=i, start=start, end=end, text=s.text,
-                              tokens=tuple(int(t) for t in s.tokens), seek=int(s.seek),
-                              temperature=float(s.temperature or 0.0), avg_logprob=float(s.avg_logprob),
-                              compression_ratio=float(s.compression_ratio),
-                              no_speech_prob=float(s.no_speech_prob), words=words)
-                yield Transcript(text=s.text, language=info.language, duration=duration,
-                                 segments=(seg,), logprobs=lps)
-                produced = True
+            end_of_speech = clips[-1] if isinstance(clips, list) else duration
+            produced = 0
+            for s in segs:
+                if not _hallucinated(s):
+                    yield self._transcript(s, produced, duration, info.language, features, tokenizer, cache)
+                    produced += 1
+                if time.monotonic() > deadline and s.end < end_of_speech - 0.5:
+                    segs.close()  # the budget ran out with audio left: stop decoding, say so
+                    yield Transcript(text="", language=info.language, duration=duration,
+                                     logprobs=() if logprobs else None, partial=True)
+                    return
             if not produced:  # silence: still report the detected language
                 yield Transcript(text="", language=info.language, duration=duration,
                                  logprobs=() if logprobs else None)
@@ -324,6 +404,16 @@ class WhisperEngine:
             raise
         except (RuntimeError, ValueError) as exc:
             raise EngineFailure(f"Whisper failed on this audio: {exc}") from exc
+
+    def _transcript(self, s, i: int, duration: float, language: str, features, tokenizer, cache) -> Transcript:
+        lps = self._token_logprobs(features, tokenizer, s, cache) if features is not None else None
+        words = tuple(Word(w.word, *_clamp(w.start, w.end, duration), float(w.probability)) for w in (s.words or ()))
+        start, end = _clamp(s.start, s.end, duration)
+        seg = Segment(id=i, start=start, end=end, text=s.text, tokens=tuple(int(t) for t in s.tokens),
+                      seek=int(s.seek), temperature=float(s.temperature or 0.0), avg_logprob=float(s.avg_logprob),
+                      compression_ratio=float(s.compression_ratio), no_speech_prob=float(s.no_speech_prob),
+                      words=words)
+        return Transcript(text=s.text, language=language, duration=duration, segments=(seg,), logprobs=lps)
 
     # --- per-token log probabilities ---------------------------------------------------------
     def _tokenizer(self, task: str, language: str):
