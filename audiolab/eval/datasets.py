@@ -32,7 +32,7 @@ from typing import Any
 
 from audiolab.audio import Audio
 from audiolab.errors import EngineUnavailable, InvalidRequest
-from audiolab.eval.metrics import as_spoken
+from audiolab.eval.text import as_spoken
 
 __all__ = [
     "Utterance",

@@ -19,6 +19,7 @@ Leaderboard, the Whisper paper):
 * **Speed.** RTFx = total audio seconds / total wall seconds (higher is faster), as on the Open
   ASR Leaderboard.
 
+Text normalisation (:func:`normalize`, :func:`as_spoken`) lives in :mod:`audiolab.eval.text`.
 The TTS measures (:func:`prosody`, :func:`f0_contour`, :func:`loudness`) live in
 :mod:`audiolab.eval.prosody` and are re-exported here; preference statistics (Bradley-Terry)
 live in :mod:`audiolab.eval.preference`.
@@ -31,8 +32,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ import numpy as np
 from audiolab.errors import InvalidRequest
 from audiolab.eval.preference import BTResult, bradley_terry, win_rate_matrix
 from audiolab.eval.prosody import ProsodyFeatures, f0_contour, loudness, prosody
+from audiolab.eval.text import as_spoken, normalize
 
 __all__ = [
     "normalize",
@@ -67,59 +67,6 @@ __all__ = [
 ]
 
 N_BOOT = 1000
-
-
-@functools.lru_cache(maxsize=None)
-def _normalizer(english: bool):
-    if english:
-        from whisper_normalizer.english import EnglishTextNormalizer
-
-        return EnglishTextNormalizer()
-    from whisper_normalizer.basic import BasicTextNormalizer
-
-    return BasicTextNormalizer()
-
-
-def _is_english(language: str | None) -> bool:
-    return (language or "en").lower() in ("en", "eng", "english") or (language or "").lower().startswith("en-")
-
-
-def normalize(text: str | None, *, language: str = "en") -> str:
-    """Whisper's normaliser: English rules for ``"en"``, the basic one for any other language.
-
-    Example:
-        >>> normalize("Mr. Smith paid $20.")
-        'mister smith paid $20'
-        >>> normalize("Mister Smith paid twenty dollars")
-        'mister smith paid $20'
-        >>> normalize("¿Qué tal, Señor?", language="es")
-        'qué tal señor'
-    """
-    return _normalize_cached(text or "", _is_english(language))
-
-
-_BRACKETS = re.compile(r"[()\[\]<>]")
-
-
-def as_spoken(text: str) -> str:
-    """Text that a TTS reads aloud, made fit to be a reference: its brackets go, their words stay.
-
-    Whisper's normaliser drops whatever is in brackets, because in a human transcript that is an
-    annotation ("[laughter]"). A TTS reads "(the capital)" aloud, and whisper hears those words.
-
-    Example:
-        >>> normalize("Rome (the capital) is old.")
-        'rome is old'
-        >>> normalize(as_spoken("Rome (the capital) is old."))
-        'rome the capital is old'
-    """
-    return " ".join(_BRACKETS.sub(" ", text).split())
-
-
-@functools.lru_cache(maxsize=8192)
-def _normalize_cached(text: str, english: bool) -> str:
-    # References repeat across models and conditions: normalise each text once.
-    return " ".join(_normalizer(english)(text).split())
 
 
 @dataclass(frozen=True)
