@@ -15,8 +15,6 @@ import numpy as np
 
 from audiolab.errors import AudioDecodeError, InvalidRequest
 
-#: Sample rate of OpenAI's ``response_format="pcm"``: raw signed 16-bit little-endian mono.
-PCM_SAMPLE_RATE = 24_000
 #: Formats ``Audio.encode`` writes: OpenAI's ``response_format`` values.
 ENCODE_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 #: Names ``Audio.from_bytes`` accepts as a hint: OpenAI's upload list plus what recorders make.
@@ -141,7 +139,7 @@ def decode(data: bytes, fmt: str | None = None, *, sr: int | None = None,
     if fmt == "pcm":
         if len(data) % 2:
             raise _error(data, "pcm", "raw 16-bit pcm needs an even number of bytes (truncated?)")
-        return np.frombuffer(data, dtype="<i2"), check_sr(PCM_SAMPLE_RATE if sr is None else sr)
+        return np.frombuffer(data, dtype="<i2"), check_sr(sr)
     kind, maybe_audio = describe(data)
     if not maybe_audio:
         raise AudioDecodeError(f"Could not decode {len(data)} bytes: this is not audio (looks like: "
@@ -200,11 +198,6 @@ def encode_av(samples: np.ndarray, sr: int, fmt: str, *, bitrate: int) -> bytes:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return buf.getvalue()
-
-
-def to_int16(samples: np.ndarray) -> np.ndarray:
-    """Float samples to int16, scaled by 32768 and clipped, so int16 -> float -> int16 is exact."""
-    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def _error(data: bytes, kind: str, reason: str) -> AudioDecodeError:

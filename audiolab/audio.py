@@ -34,10 +34,43 @@ from typing import Any
 import numpy as np
 
 from audiolab import _codecs
-from audiolab._codecs import ENCODE_FORMATS, MAX_CHANNELS, PCM_SAMPLE_RATE, sniff
+from audiolab._codecs import ENCODE_FORMATS, MAX_CHANNELS, sniff
 from audiolab.errors import InvalidRequest
 
-__all__ = ["Audio", "sniff", "ENCODE_FORMATS", "PCM_SAMPLE_RATE"]
+__all__ = ["Audio", "sniff", "ENCODE_FORMATS", "PCM_RATE", "float_to_pcm16", "pcm16_to_float"]
+
+#: Sample rate of OpenAI's raw 16-bit audio, in every API that sends or takes it: speech
+#: ``response_format="pcm"``, Chat Completions ``pcm16`` and the Realtime API's ``audio/pcm``.
+PCM_RATE = 24_000
+
+
+def float_to_pcm16(samples: Any) -> np.ndarray:
+    """Float samples in [-1, 1] as int16: scaled by 32768, rounded, clipped to the int16 range.
+
+    The inverse of :func:`pcm16_to_float`: int16 -> float -> int16 gives back the same samples.
+
+    Example:
+        >>> float_to_pcm16(np.array([0.0, 0.5, -1.0, 1.0, -0.00002, 2.0])).tolist()
+        [0, 16384, -32768, 32767, -1, 32767]
+    """
+    return np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def pcm16_to_float(pcm: Any) -> np.ndarray:
+    """int16 samples, or raw s16le bytes, as float32 in [-1, 1): divided by 32768.
+
+    Example:
+        >>> pcm16_to_float(np.array([0, 16384, -32768], dtype=np.int16)).tolist()
+        [0.0, 0.5, -1.0]
+        >>> pcm16_to_float(b"\\x00\\x40\\x00\\xc0").tolist()
+        [0.5, -0.5]
+        >>> bool((float_to_pcm16(pcm16_to_float(np.arange(-32768, 32768, 7, dtype=np.int16)))
+        ...       == np.arange(-32768, 32768, 7)).all())
+        True
+    """
+    if isinstance(pcm, bytes | bytearray | memoryview):
+        pcm = np.frombuffer(pcm, dtype="<i2")
+    return np.asarray(pcm, dtype=np.int16).astype(np.float32) / np.float32(32768.0)
 
 _SUFFIX_FORMAT = {".mp3": "mp3", ".opus": "opus", ".ogg": "opus", ".aac": "aac", ".flac": "flac",
                   ".wav": "wav", ".pcm": "pcm", ".raw": "pcm"}
@@ -192,6 +225,8 @@ class Audio:
         if sr is not None and fmt != "pcm":
             raise InvalidRequest("sr= only applies to format='pcm' (other formats carry their rate).",
                                  param="sr")
+        if fmt == "pcm" and sr is None:
+            sr = PCM_RATE
         samples, rate = _codecs.decode(bytes(data), fmt, sr=sr, max_samples=max_samples)
         return cls(samples, rate, source=source, text=text, meta=meta or {})
 
@@ -311,11 +346,11 @@ class Audio:
 
     def to_pcm16(self) -> bytes:
         """Mono signed 16-bit little-endian bytes at the clip's own rate (no header)."""
-        return _codecs.to_int16(self.to_mono().samples).astype("<i2").tobytes()
+        return float_to_pcm16(self.to_mono().samples).astype("<i2").tobytes()
 
     def to_wav_bytes(self) -> bytes:
         """A 16-bit PCM wav file, at the clip's rate and channel count."""
-        return _codecs.encode_soundfile(_codecs.to_int16(self.samples), self.sr, "WAV")
+        return _codecs.encode_soundfile(float_to_pcm16(self.samples), self.sr, "WAV")
 
     def encode(self, format: str, *, sr: int | None = None, bitrate: int | None = None) -> bytes:
         """Encode to one of OpenAI's ``response_format`` values.
@@ -347,10 +382,10 @@ class Audio:
             raise InvalidRequest(f"bitrate must be a positive number of bits/s, got {bitrate!r}.",
                                  param="bitrate")
         if fmt == "pcm":
-            return self.resample(PCM_SAMPLE_RATE if sr is None else sr).to_pcm16()
+            return self.resample(PCM_RATE if sr is None else sr).to_pcm16()
         if fmt in ("wav", "flac"):
             clip = self.resample(sr) if sr is not None else self
-            return _codecs.encode_soundfile(_codecs.to_int16(clip.samples), clip.sr, fmt.upper())
+            return _codecs.encode_soundfile(float_to_pcm16(clip.samples), clip.sr, fmt.upper())
         _, _, rates, per_channel = _codecs.AV_ENCODERS[fmt]
         if sr is not None and sr not in rates:
             raise InvalidRequest(f"{fmt} cannot be encoded at {sr} Hz; allowed: {rates}.", param="sr")

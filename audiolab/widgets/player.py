@@ -27,7 +27,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from audiolab.audio import PCM_SAMPLE_RATE, Audio
+from audiolab.audio import PCM_RATE, Audio, pcm16_to_float
 from audiolab.errors import InvalidRequest
 
 __all__ = ["StreamingPlayer"]
@@ -65,7 +65,7 @@ class StreamingPlayer(anywidget.AnyWidget):
 
     enabled = t.Bool(False).tag(sync=True)
     received = t.Int(0).tag(sync=True)
-    sample_rate = t.Int(PCM_SAMPLE_RATE).tag(sync=True)
+    sample_rate = t.Int(PCM_RATE).tag(sync=True)
     ttfb_ms = t.Int(-1).tag(sync=True)
     ttfa_ms = t.Int(-1).tag(sync=True)
     status = t.Unicode("idle").tag(sync=True)
@@ -78,7 +78,7 @@ class StreamingPlayer(anywidget.AnyWidget):
 
     # ---- stream control -----------------------------------------------------------------
 
-    def begin(self, *, sr: int = PCM_SAMPLE_RATE, started_at: float | None = None) -> None:
+    def begin(self, *, sr: int = PCM_RATE, started_at: float | None = None) -> None:
         """Start a new stream: stop what is playing and reset the counters.
 
         Args:
@@ -138,7 +138,7 @@ class StreamingPlayer(anywidget.AnyWidget):
             self._send_chunk(mono[i:i + step], audio.sr)
         return self.sent - before
 
-    def play_stream(self, chunks: Iterable[bytes], *, sr: int = PCM_SAMPLE_RATE,
+    def play_stream(self, chunks: Iterable[bytes], *, sr: int = PCM_RATE,
                     started_at: float | None = None, min_chunk_s: float = 0.1) -> Audio:
         """Play raw s16le mono PCM bytes as they arrive, e.g. a streaming TTS body.
 
@@ -161,7 +161,7 @@ class StreamingPlayer(anywidget.AnyWidget):
             stream.push(data)
         return stream.close()
 
-    async def aplay_stream(self, chunks: AsyncIterable[bytes], *, sr: int = PCM_SAMPLE_RATE,
+    async def aplay_stream(self, chunks: AsyncIterable[bytes], *, sr: int = PCM_RATE,
                            started_at: float | None = None, min_chunk_s: float = 0.1) -> Audio:
         """:meth:`play_stream` for async iterables (``AsyncOpenAI`` responses, realtime)."""
         if hasattr(chunks, "iter_bytes"):
@@ -196,7 +196,7 @@ class _PcmStream:
         self.carry = data[cut:]
         if not cut:
             return
-        pcm = np.frombuffer(data[:cut], dtype="<i2").astype(np.float32) / 32768.0
+        pcm = pcm16_to_float(data[:cut])
         self.pending.append(pcm)
         if self.player.sent == 0 or sum(len(p) for p in self.pending) >= self.min_samples:
             self._flush()

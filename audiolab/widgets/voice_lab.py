@@ -29,7 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from audiolab.audio import PCM_SAMPLE_RATE, Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import InvalidRequest
 from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
@@ -231,7 +231,7 @@ class VoiceLab(LabPanel):
                             ttfb = time.perf_counter() - t0
                         parts.append(chunk)
                 latency = time.perf_counter() - t0
-                audio = Audio.from_bytes(b"".join(parts), "pcm", sr=PCM_SAMPLE_RATE, text=self.text,
+                audio = Audio.from_bytes(b"".join(parts), "pcm", sr=PCM_RATE, text=self.text,
                                          source=f"{self.lab.backend}:{cell.model}",
                                          meta={"voice": cell.voice, "instructions": cell.instructions,
                                                "model": cell.model, "ttfb_s": ttfb, "latency_s": latency})

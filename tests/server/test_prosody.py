@@ -1,11 +1,9 @@
-"""Instruction words -> Prosody, sentence splitting, and the prosody DSP measured on real speech."""
+"""Instruction words -> Prosody, and the prosody DSP measured on real speech."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from audiolab.audio import Audio
 from audiolab.server.engines import Prosody
@@ -69,37 +67,6 @@ def test_instruction_table_is_documented_row_by_row():
     table = P.markdown_table()
     assert table.count("\n") == len(P.RULES) + 1
     assert all(r.note in table for r in P.RULES)
-
-
-# ---- sentence splitting -------------------------------------------------------------------
-
-def test_sentences_split_at_ends_but_not_at_abbreviations_or_decimals():
-    text = "Dr. Smith paid $3.50 at 5 p.m. on Main St. today. Was it fair? Yes!\nA new line"
-    assert P.split_sentences(text, first_max_chars=300) == [
-        "Dr. Smith paid $3.50 at 5 p.m. on Main St. today.", "Was it fair?", "Yes!", "A new line"]
-
-
-def test_a_long_first_sentence_is_cut_at_a_phrase_so_streaming_starts_fast():
-    pieces = P.split_sentences("It was the best of times, it was the worst of times. It was the age of wisdom.")
-    assert pieces == ["It was the best of times,", "it was the worst of times.", "It was the age of wisdom."]
-    assert P.split_sentences("Hello there, my friend. Bye.") == ["Hello there, my friend.", "Bye."]  # short: kept
-    pieces = P.split_sentences("word, " * 300, max_chars=300, first_max_chars=30)
-    assert len(pieces[0]) <= 30 and all(len(p) <= 300 for p in pieces)
-
-
-def test_pieces_cut_mid_sentence_get_a_continuation_comma_and_a_short_gap():
-    first, rest = P.split_sentences("The quick brown fox jumps over the lazy dog.")
-    assert P.speakable(first).endswith(",") and P.speakable(rest) == rest
-    assert P.gap_after(first, last=False) == P.CLAUSE_GAP_S < P.gap_after(rest, last=False) == P.SENTENCE_GAP_S
-    assert P.gap_after(rest, last=True) == 0.0
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(list("ab .,!?\n") + ["Dr. ", "3.5", "...", "word "]), max_size=150).map("".join))
-def test_splitting_never_loses_or_reorders_text(text):
-    pieces = P.split_sentences(text, max_chars=40, first_max_chars=20)
-    assert "".join("".join(pieces).split()) == "".join(text.split())
-    assert all(p.strip() for p in pieces) and all(len(p) <= 40 for p in pieces)
 
 
 # ---- DSP on real speech -------------------------------------------------------------------

@@ -35,8 +35,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from audiolab.audio import Audio
+from audiolab.audio import Audio, pcm16_to_float
 from audiolab.errors import EngineFailure, EngineUnavailable
+from audiolab.server import text_pieces
 from audiolab.server.engines import Prosody
 from audiolab.server.engines import prosody as P
 
@@ -149,7 +150,7 @@ class EspeakEngine:
             raise EngineFailure(f"eSpeak NG failed on {text[:40]!r} (error {err}).")
         if not chunks:
             return np.zeros(0, np.float32)
-        return (np.concatenate(chunks).astype(np.float32) / 32768.0)
+        return pcm16_to_float(np.concatenate(chunks))
 
     def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody(),
                             gap_s: float = 0.0) -> np.ndarray:
@@ -173,7 +174,7 @@ class EspeakEngine:
         """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
 
         A long first sentence comes as two pieces (a phrase, then the rest), so that the first
-        audio is ready sooner; see :func:`prosody.split_sentences`.
+        audio is ready sooner; see :func:`~audiolab.server.text_pieces.split_pieces`.
 
         Args:
             text: what to say, in the voice's language.
@@ -182,8 +183,8 @@ class EspeakEngine:
             speed: duration factor as in OpenAI's API: 2.0 takes half as long.
             prosody: rate, pitch, volume, pauses, pitch range, breathiness.
         """
-        for i, sentence, gap in P.pieces(text):
-            samples = self.synthesize_sentence(P.speakable(sentence), voice=voice, speed=speed, prosody=prosody,
-                                               gap_s=gap)
+        for i, sentence, gap in text_pieces.pieces(text):
+            samples = self.synthesize_sentence(text_pieces.speakable(sentence), voice=voice, speed=speed,
+                                               prosody=prosody, gap_s=gap)
             yield Audio.from_array(samples, self.sample_rate, source=f"espeak:{voice.params.get('voice', 'en-us')}",
                                    text=sentence, meta={"engine": "espeak", "voice": voice.id, "sentence": i})

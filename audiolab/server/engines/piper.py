@@ -1,8 +1,8 @@
 """Piper neural TTS (VITS on onnxruntime) with the ``en_US-joe-medium`` voice from its PyPI package.
 
-The voice loads once per engine. Text is split into sentences (:func:`prosody.split_sentences`)
-and each sentence is synthesized and yielded as soon as it is ready, so a stream can start
-after the first one.
+The voice loads once per engine. Text is split into sentences
+(:func:`~audiolab.server.text_pieces.split_pieces`) and each sentence is synthesized and yielded
+as soon as it is ready, so a stream can start after the first one.
 
 How a :class:`~audiolab.server.registry.VoiceSpec` and a :class:`Prosody` become sound:
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable
+from audiolab.server import text_pieces
 from audiolab.server.engines import Prosody
 from audiolab.server.engines import prosody as P
 
@@ -133,17 +134,17 @@ class PiperEngine:
         """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
 
         A long first sentence comes as two pieces (a phrase, then the rest), so that the first
-        audio is ready sooner; see :func:`prosody.split_sentences`.
+        audio is ready sooner; see :func:`~audiolab.server.text_pieces.split_pieces`.
 
         Args:
-            text: what to say (split with :func:`prosody.split_sentences`).
+            text: what to say (split with :func:`~audiolab.server.text_pieces.split_pieces`).
             voice: a :class:`~audiolab.server.registry.VoiceSpec` (pitch, rate, params).
             speed: duration factor as in OpenAI's API: 2.0 takes half as long.
             prosody: rate, pitch, volume, pauses, pitch range, breathiness.
         """
-        for i, sentence, gap in P.pieces(text):
-            samples = self.synthesize_sentence(P.speakable(sentence), voice=voice, speed=speed, prosody=prosody,
-                                               gap_s=gap, seed=i)
+        for i, sentence, gap in text_pieces.pieces(text):
+            samples = self.synthesize_sentence(text_pieces.speakable(sentence), voice=voice, speed=speed,
+                                               prosody=prosody, gap_s=gap, seed=i)
             yield Audio.from_array(samples, self.sample_rate, source=f"piper:{self.model_name}", text=sentence,
                                    meta={"engine": "piper", "voice": voice.id, "sentence": i})
 

@@ -8,10 +8,11 @@ multiplies rate, pitch, volume, pause length and pitch range, or asks for a brea
 voice. An intensifier right before the word ("very slowly") applies the rule 1.5 times over; a
 negation ("not too fast", "don't whisper") skips it.
 
-The DSP helpers are shared by the Piper and eSpeak NG engines: sentence splitting for streaming,
-pitch and pitch-range changes (Praat PSOLA through parselmouth), exact time-stretching, a
-whisper effect (noise excitation through random STFT phase), pause stretching, edge trimming
-and level. They take and return float32 numpy arrays at a given rate; no HTTP here.
+The DSP helpers are shared by the Piper and eSpeak NG engines (which cut text into pieces with
+:mod:`audiolab.server.text_pieces`): pitch and pitch-range changes (Praat PSOLA through
+parselmouth), exact time-stretching, a whisper effect (noise excitation through random STFT
+phase), pause stretching, edge trimming and level. They take and return float32 numpy arrays at
+a given rate; no HTTP here.
 
 Example:
     >>> from audiolab.server.engines.prosody import from_instructions
@@ -38,10 +39,8 @@ __all__ = [
     "RULES",
     "LIMITS",
     "from_instructions",
-    "pieces",
     "matched_rules",
     "markdown_table",
-    "split_sentences",
     "change_pitch",
     "time_stretch",
     "whisperize",
@@ -50,11 +49,6 @@ __all__ = [
     "set_level",
     "silence",
     "finish_sentence",
-    "SENTENCE_GAP_S",
-    "CLAUSE_GAP_S",
-    "ends_sentence",
-    "speakable",
-    "gap_after",
     "NORMAL_PEAK",
 ]
 
@@ -173,111 +167,8 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-# ---- sentence splitting ------------------------------------------------------------------
-
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e fig no vol mt ave approx dept est inc ltd co jan feb mar "
-    "apr jun jul aug sep sept oct nov dec u.s u.k a.m p.m".split())
-_END = re.compile(r"([.!?\u2026]+|[\u3002\uff01\uff1f])([\"'\u201d\u2019)\]]*)(\s+|$)")
-_CLAUSE = re.compile(r"[,;:\u2013\u2014]\s")
-_FINAL = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*$")
-_FIRST_SLACK = 12  # cut the first sentence only if at least this many characters would follow
-
-
-def _split_long(piece: str, limit: int, first_limit: int) -> list[str]:
-    out: list[str] = []
-    while len(piece) > (limit if out else first_limit):
-        limit_now = limit if out else first_limit
-        cut = max((m.end() for m in _CLAUSE.finditer(piece, 0, limit_now)), default=0)
-        if cut < limit_now // 3:
-            cut = piece.rfind(" ", 0, limit_now) + 1 or limit_now
-        out.append(piece[:cut].strip())
-        piece = piece[cut:].strip()
-    return out + ([piece] if piece else [])
-
-
-def split_sentences(text: str, *, max_chars: int = 300, first_max_chars: int = 30) -> list[str]:
-    """Split text into the pieces an engine synthesizes (and a stream sends) one by one.
-
-    Sentences end at ``. ! ? …`` (and CJK ``。！？``) followed by space or the end, except after
-    common abbreviations (Dr., e.g.) and initials; line breaks end a piece too. A piece longer
-    than ``max_chars`` is cut at a clause mark or a space. The first sentence, when it is longer
-    than ``first_max_chars`` by more than a few words, is cut the same way at
-    ``first_max_chars``: the first streamed audio then needs a phrase, not a sentence, of
-    synthesis. Pieces with nothing to say (only punctuation) are merged into their neighbour.
-    Engines speak a piece cut mid-sentence with :func:`speakable` (continuation intonation) and
-    follow it with a short :func:`gap_after`.
-
-    Example:
-        >>> split_sentences("Dr. Smith arrived. He sat down! Was it 3.5 p.m.? Yes.")
-        ['Dr. Smith arrived.', 'He sat down!', 'Was it 3.5 p.m.?', 'Yes.']
-        >>> split_sentences("The quick brown fox jumps over the lazy dog. It ran.")
-        ['The quick brown fox jumps', 'over the lazy dog.', 'It ran.']
-    """
-    pieces: list[str] = []
-    for line in re.split(r"\s*\n\s*", text.strip()):
-        start = 0
-        for m in _END.finditer(line):
-            head = line[start:m.start()]
-            last = head.rsplit(None, 1)[-1].lower() if head.split() else ""
-            is_abbrev = m.group(1) == "." and (last.rstrip(".") in _ABBREVIATIONS
-                                               or re.fullmatch(r"[a-z]", last) is not None)
-            if is_abbrev and m.end() < len(line):
-                continue
-            pieces.append(line[start:m.end()].strip())
-            start = m.end()
-        if line[start:].strip():
-            pieces.append(line[start:].strip())
-    merged: list[str] = []
-    for p in pieces:
-        if merged and (not re.search(r"\w", p) or not re.search(r"\w", merged[-1])):
-            merged[-1] = f"{merged[-1]} {p}"
-        else:
-            merged.append(p)
-    out: list[str] = []
-    for p in merged:
-        first_limit = first_max_chars if not out and len(p) > first_max_chars + _FIRST_SLACK else max_chars
-        out += _split_long(p, max_chars, first_limit)
-    return [p for p in out if p]
-
-
-def ends_sentence(piece: str) -> bool:
-    """Whether a piece ends a sentence (rather than being cut at a clause or a space)."""
-    return _FINAL.search(piece.strip()) is not None
-
-
-def speakable(piece: str) -> str:
-    """The text to synthesize for a piece: a comma is added where it was cut mid-sentence, so the
-    engine gives it a continuation contour instead of a sentence-final fall.
-
-    Example:
-        >>> speakable("The quick brown fox jumps"), speakable("Done."), speakable("So,")
-        ('The quick brown fox jumps,', 'Done.', 'So,')
-    """
-    piece = piece.strip()
-    return piece if re.search(r"[^\w\s]$", piece) else piece + ","
-
-
-def pieces(text: str):
-    """``(index, piece, gap_after_s)`` for each piece a TTS engine speaks in turn (see split_sentences)."""
-    sentences = split_sentences(text) or [text]
-    for i, sentence in enumerate(sentences):
-        yield i, sentence, gap_after(sentence, last=i == len(sentences) - 1)
-
-
-def gap_after(piece: str, *, last: bool) -> float:
-    """Base silence after a piece, in seconds: none at the end, a sentence or a clause gap."""
-    if last:
-        return 0.0
-    return SENTENCE_GAP_S if ends_sentence(piece) else CLAUSE_GAP_S
-
-
 # ---- DSP ---------------------------------------------------------------------------------
 
-#: Silence between sentences at pause=1 and speed=1, in seconds.
-SENTENCE_GAP_S = 0.22
-#: Silence after a piece cut inside a sentence, at pause=1 and speed=1, in seconds.
-CLAUSE_GAP_S = 0.06
 #: Peak level of speech at volume=1 (-3 dBFS): headroom for volume up to 1.4 without clipping.
 NORMAL_PEAK = 0.7
 _EDGE_S = 0.04
@@ -440,8 +331,8 @@ def finish_sentence(samples: np.ndarray, sr: int, *, prosody: Prosody, speed: fl
 
     Trim the edges, scale the internal pauses by ``prosody.pause``, time-stretch by ``stretch``
     (the part of ``1/speed`` the engine could not reach natively), set the level from
-    ``prosody.volume``, and append ``gap_s`` of silence (see :func:`gap_after`), scaled by
-    ``prosody.pause`` and ``1/speed``.
+    ``prosody.volume``, and append ``gap_s`` of silence
+    (see :func:`~audiolab.server.text_pieces.gap_after`), scaled by ``prosody.pause`` and ``1/speed``.
     """
     x = trim_silence(np.asarray(samples, dtype=np.float32), sr)
     x = stretch_pauses(x, sr, prosody.pause)

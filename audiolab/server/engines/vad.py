@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiolab.audio import Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import EngineUnavailable, InvalidRequest
 
 __all__ = ["VadEngine", "VadStream", "VadEvent", "MODEL_SAMPLE_RATE", "WINDOW_MS"]
@@ -105,7 +105,7 @@ class VadEngine:
         return np.asarray(probs, dtype=np.float32).reshape(-1), h, c
 
     def stream(self, *, threshold: float = 0.5, prefix_padding_ms: int = 300, silence_duration_ms: int = 500,
-               min_speech_ms: int = 64, sample_rate: int = 24_000) -> VadStream:
+               min_speech_ms: int = 64, sample_rate: int = PCM_RATE) -> VadStream:
         """A new stateful detector for one audio stream (one realtime session)."""
         return VadStream(self, threshold=threshold, prefix_padding_ms=prefix_padding_ms,
                          silence_duration_ms=silence_duration_ms, min_speech_ms=min_speech_ms,
@@ -148,7 +148,7 @@ class VadStream:
     """
 
     def __init__(self, engine: VadEngine, *, threshold: float = 0.5, prefix_padding_ms: int = 300,
-                 silence_duration_ms: int = 500, min_speech_ms: int = 64, sample_rate: int = 24_000):
+                 silence_duration_ms: int = 500, min_speech_ms: int = 64, sample_rate: int = PCM_RATE):
         if not 0.0 <= threshold <= 1.0:
             raise InvalidRequest(f"threshold must be between 0 and 1, got {threshold}.", param="threshold")
         for name, value in (("prefix_padding_ms", prefix_padding_ms), ("silence_duration_ms", silence_duration_ms),

@@ -29,13 +29,13 @@ from __future__ import annotations
 import copy
 import time
 
+from audiolab.audio import PCM_RATE
 from audiolab.errors import AudiolabError, InvalidRequest
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.events import new_id
 
-__all__ = ["SessionConfig", "DEFAULT_INSTRUCTIONS", "SEMANTIC_SILENCE_MS", "PCM_RATE"]
+__all__ = ["SessionConfig", "DEFAULT_INSTRUCTIONS", "SEMANTIC_SILENCE_MS"]
 
-PCM_RATE = 24_000
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful, friendly voice assistant. Answer in one or two short, plain sentences."
 )
@@ -92,7 +92,7 @@ def audio_format(value, param: str) -> dict:
     kind = value.get("type")
     if kind == "audio/pcm":
         if value.get("rate", PCM_RATE) != PCM_RATE:
-            raise _bad(f"Invalid '{param}.rate': only 24000 is supported for audio/pcm.", f"{param}.rate")
+            raise _bad(f"Invalid '{param}.rate': only {PCM_RATE} is supported for audio/pcm.", f"{param}.rate")
         return {"type": "audio/pcm", "rate": PCM_RATE}
     if kind in g711.FORMATS:
         if "rate" in value and value["rate"] != g711.SAMPLE_RATE:

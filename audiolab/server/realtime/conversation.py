@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audiolab.audio import PCM_RATE
 from audiolab.errors import InvalidRequest, NotFound
 from audiolab.server.realtime.events import new_id
 
@@ -204,7 +205,7 @@ class Conversation:
                 or content[content_index].get("type") != "output_audio" or item.audio is None):
             raise InvalidRequest("Only an assistant message's audio content can be truncated.",
                                  param="content_index", code="invalid_value")
-        duration_ms = int(len(item.audio) * 1000 / 24_000)
+        duration_ms = int(len(item.audio) * 1000 / PCM_RATE)
         # A client that counts played samples may round up: allow a few milliseconds past the end.
         if (not isinstance(audio_end_ms, int) or isinstance(audio_end_ms, bool)
                 or not 0 <= audio_end_ms <= duration_ms + _TRUNCATE_SLACK_MS):

@@ -23,12 +23,12 @@ import binascii
 
 import numpy as np
 
+from audiolab.audio import PCM_RATE, float_to_pcm16, pcm16_to_float
 from audiolab.errors import InvalidRequest, PayloadTooLarge
 from audiolab.server.realtime import g711
 
-__all__ = ["InputBuffer", "RATE", "MAX_APPEND_BYTES", "MAX_BUFFER_S"]
+__all__ = ["InputBuffer", "MAX_APPEND_BYTES", "MAX_BUFFER_S"]
 
-RATE = 24_000
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # OpenAI's limit per append event
 MAX_BUFFER_S = 15 * 60  # a turn longer than this is refused rather than held in memory
 
@@ -50,11 +50,11 @@ class InputBuffer:
 
     @property
     def end_ms(self) -> int:
-        return self.end_sample * 1000 // RATE
+        return self.end_sample * 1000 // PCM_RATE
 
     @property
     def duration_ms(self) -> int:
-        return self._size * 1000 // RATE
+        return self._size * 1000 // PCM_RATE
 
     def decode(self, audio_b64, fmt: str) -> np.ndarray:
         """Base64 audio in ``fmt`` to int16 samples at 24 kHz (stateful across calls for G.711).
@@ -83,10 +83,9 @@ class InputBuffer:
         if self._resampler is None or self._resampler_fmt != fmt:
             import soxr
 
-            self._resampler = soxr.ResampleStream(g711.SAMPLE_RATE, RATE, 1, dtype="float32")
+            self._resampler = soxr.ResampleStream(g711.SAMPLE_RATE, PCM_RATE, 1, dtype="float32")
             self._resampler_fmt = fmt
-        up = self._resampler.resample_chunk(pcm8k.astype(np.float32) / 32768.0)
-        return (np.clip(up, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
+        return float_to_pcm16(self._resampler.resample_chunk(pcm16_to_float(pcm8k)))
 
     def append(self, audio_b64, fmt: str) -> np.ndarray:
         """Decode and append; returns the new samples (for the VAD).
@@ -95,7 +94,7 @@ class InputBuffer:
             PayloadTooLarge: the buffer would hold more than 15 minutes.
         """
         samples = self.decode(audio_b64, fmt)
-        if self._size + samples.size > MAX_BUFFER_S * RATE:
+        if self._size + samples.size > MAX_BUFFER_S * PCM_RATE:
             raise PayloadTooLarge(f"The input audio buffer holds at most {MAX_BUFFER_S // 60} minutes; commit or "
                                   "clear it.", param="audio", code="input_audio_buffer_full")
         if samples.size:
@@ -111,8 +110,8 @@ class InputBuffer:
     def peek(self, start_ms: int | None = None, end_ms: int | None = None) -> np.ndarray:
         """Samples between two session-clock times (default: all), without removing them."""
         flat = self._flat()
-        a = 0 if start_ms is None else max(start_ms * RATE // 1000 - self.start_sample, 0)
-        b = flat.size if end_ms is None else max(min(end_ms * RATE // 1000 - self.start_sample, flat.size), a)
+        a = 0 if start_ms is None else max(start_ms * PCM_RATE // 1000 - self.start_sample, 0)
+        b = flat.size if end_ms is None else max(min(end_ms * PCM_RATE // 1000 - self.start_sample, flat.size), a)
         return flat[a:b]
 
     def take(self, start_ms: int | None = None, end_ms: int | None = None) -> np.ndarray:
@@ -124,7 +123,7 @@ class InputBuffer:
     def drop_before(self, ms: int) -> None:
         """Forget audio before session time ``ms`` (idle audio outside a turn)."""
         flat = self._flat()
-        cut = min(max(ms * RATE // 1000 - self.start_sample, 0), flat.size)
+        cut = min(max(ms * PCM_RATE // 1000 - self.start_sample, 0), flat.size)
         if cut:
             self._chunks = [flat[cut:]]
             self._size -= cut

@@ -2,8 +2,9 @@
 
 A :class:`ResponseRun` is started by ``response.create`` or by server VAD at the end of a turn. It
 waits for the transcripts of the audio in its context, streams the chat model's answer, cuts it
-into sentences and has the TTS engine speak each one while the model writes the next (the LLM
-runs in one worker thread, TTS in another). Events follow OpenAI's order::
+into pieces (:class:`~audiolab.server.text_pieces.PieceCutter`, as Chat Completions audio does)
+and has the TTS engine speak each one while the model writes the next (the LLM runs in one
+worker thread, TTS in another). Events follow OpenAI's order::
 
     response.created
     response.output_item.added → conversation.item.added → response.content_part.added
@@ -23,22 +24,30 @@ import asyncio
 import base64
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 
 import anyio
 import numpy as np
 
+from audiolab.audio import PCM_RATE, float_to_pcm16, pcm16_to_float
 from audiolab.errors import AudiolabError, EngineFailure, InvalidRequest
+from audiolab.server.engines import Prosody
 from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
-from audiolab.server.realtime.events import (audio_tokens, error_details, event, new_id, response_object, text_tokens,
-                                             usage)
+from audiolab.server.realtime.events import (
+    audio_tokens,
+    error_details,
+    event,
+    new_id,
+    response_object,
+    text_tokens,
+    usage,
+)
 from audiolab.server.realtime.speculation import SpeculativeAnswer
+from audiolab.server.text_pieces import PieceCutter, spoken_text
 
-__all__ = ["ResponseParams", "ResponseRun", "split_sentences", "first_sentence", "prompt_messages", "chat_stream",
-           "speech_stream", "DEFAULT_MAX_TOKENS"]
+__all__ = ["ResponseParams", "ResponseRun", "prompt_messages", "chat_stream", "speech_stream", "DEFAULT_MAX_TOKENS"]
 
 log = logging.getLogger("audiolab.server.realtime")
 
@@ -47,51 +56,7 @@ DEFAULT_MAX_TOKENS = 120
 TEMPERATURE = 0.7
 #: Conversation text kept in the prompt under truncation "auto" (about 1500 tokens of SmolLM2's 2048).
 CONTEXT_CHARS = 6000
-_RATE = 24_000
-_DELTA_SAMPLES = _RATE // 2  # at most half a second of audio per response.output_audio.delta
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
-_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-
-
-def split_sentences(text: str, *, first: bool = False) -> tuple[list[str], str]:
-    """Complete sentences at the start of ``text`` and the unfinished rest.
-
-    With ``first=True`` a clause of five words or more also counts, and so does the first phrase of a
-    long unfinished sentence, cut where the TTS engines cut it anyway
-    (:func:`~audiolab.server.engines.prosody.split_sentences`): speech starts without waiting
-    for the rest of the sentence.
-
-    Example:
-        >>> split_sentences("Paris is lovely. It has")
-        (['Paris is lovely.'], 'It has')
-        >>> split_sentences("I am a voice assistant designed to provide information on", first=True)
-        (['I am a voice assistant'], 'designed to provide information on')
-    """
-    out = []
-    while True:
-        m = _SENTENCE_END.search(text)
-        if m is None and first and not out:
-            m = next((c for c in _CLAUSE_END.finditer(text) if len(text[: c.start()].split()) >= 5), None)
-            if m is None:
-                head = _first_phrase(text)
-                if head is not None:
-                    return [head], text[text.index(head) + len(head):].lstrip()
-        if m is None:
-            return out, text
-        head, text = text[: m.start()].strip(), text[m.end():]
-        if head:
-            out.append(head)
-
-
-def _first_phrase(text: str) -> str | None:
-    """The phrase a TTS engine would speak first from the unfinished sentence ``text``, once complete words follow."""
-    from audiolab.server.engines.prosody import split_sentences as pieces
-
-    stripped = text.strip()
-    head = (pieces(stripped) or [""])[0]
-    if not head or head == stripped or not stripped.startswith(head) or not stripped[len(head)].isspace():
-        return None
-    return head
+_DELTA_SAMPLES = PCM_RATE // 2  # at most half a second of audio per response.output_audio.delta
 
 
 @dataclass
@@ -260,7 +225,8 @@ class ResponseRun:
         context = self.params.input_items
         context = list(self.session.conversation.items) if context is None else context
         await self.session.await_transcripts(context)
-        self._tokens["input_audio"] = sum(audio_tokens(len(i.audio) / _RATE) for i in context if i.audio is not None)
+        self._tokens["input_audio"] = sum(audio_tokens(len(i.audio) / PCM_RATE)
+                                          for i in context if i.audio is not None)
         messages = prompt_messages(self.session, self.params, context)
         self._prompt_text = " ".join(m["content"] for m in messages)
         if self.audio and not self.params.out_of_band:
@@ -314,14 +280,12 @@ class ResponseRun:
         async def think():
             try:
                 async with send:
-                    pending, first = "", True
+                    cutter = PieceCutter()
                     async for text in self._chat(messages):
-                        ready, pending = split_sentences(pending + text, first=first)
-                        for sentence in ready:
-                            send.send_nowait(sentence)
-                            first = False
-                    if pending.strip():
-                        send.send_nowait(pending.strip())
+                        for piece in cutter.feed(text):
+                            send.send_nowait(piece)
+                    for piece in cutter.finish():
+                        send.send_nowait(piece)
             except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
                 failures.append(exc)
 
@@ -384,7 +348,7 @@ class ResponseRun:
                     self._emit("response.output_audio.delta", **self._where(), delta=chunk)
         if not said:
             self._transcript_delta(sentence)
-        self.item.spoken.append((self._out_samples * 1000 // _RATE, sentence))
+        self.item.spoken.append((self._out_samples * 1000 // PCM_RATE, sentence))
 
     def _transcript_delta(self, sentence: str) -> None:
         delta = (" " if self._text else "") + sentence
@@ -424,7 +388,7 @@ class ResponseRun:
         self._emit("response.done", response=self._response(
             status=status, status_details=details, output=output,
             usage=usage(input_text=prompt, input_audio=self._tokens["input_audio"], output_text=completion,
-                        output_audio=audio_tokens(self._out_samples / _RATE, output=True))))
+                        output_audio=audio_tokens(self._out_samples / PCM_RATE, output=True))))
 
     def _previous_id(self) -> str | None:
         items = self.session.conversation.items
@@ -436,17 +400,6 @@ def prompt_messages(session, params: ResponseParams, context: list[Item]) -> lis
     """The chat messages of a response over ``context`` (transcripts already in), truncated as configured."""
     budget = None if session.config.data.get("truncation") == "disabled" else CONTEXT_CHARS
     return session.conversation.messages(params.instructions, context, max_chars=budget)
-
-
-def first_sentence(text: str) -> tuple[str | None, str]:
-    """The first piece a response speaks, once ``text`` (the answer so far) holds it, and the rest.
-
-    Example:
-        >>> first_sentence("Yes. I can")
-        ('Yes.', 'I can')
-    """
-    ready, rest = split_sentences(text, first=True)
-    return (ready[0], rest) if ready else (None, rest)
 
 
 async def chat_stream(session, params: ResponseParams, messages):
@@ -465,11 +418,11 @@ async def speech_stream(session, params: ResponseParams, sentence: str):
     speed, fmt = params.speed, params.output_format["type"]
 
     def speak():  # in a worker thread: synthesis, resampling and encoding
-        from audiolab.server.engines import Prosody
-
-        for clip in tts.synthesize(sentence, voice=voice, speed=speed, prosody=Prosody()):
-            pcm = np.asarray(clip.to_mono().resample(_RATE).samples)
-            pcm = (np.clip(pcm, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
+        spoken = spoken_text(sentence)
+        if not spoken:
+            return
+        for clip in tts.synthesize(spoken, voice=voice, speed=speed, prosody=Prosody()):
+            pcm = float_to_pcm16(clip.to_mono().resample(PCM_RATE).samples)
             yield pcm, list(_encode(pcm, fmt))
 
     async for piece in session.jobs.iterate(speak, priority=INTERACTIVE, engine=voice.engine):
@@ -481,8 +434,8 @@ def _encode(pcm: np.ndarray, fmt: str):
     if fmt in g711.FORMATS:
         import soxr
 
-        pcm8k = soxr.resample(pcm.astype(np.float32) / 32768.0, _RATE, g711.SAMPLE_RATE)
-        data = g711.encode((np.clip(pcm8k, -1.0, 32767 / 32768) * 32768.0).astype(np.int16), fmt)
+        pcm8k = soxr.resample(pcm16_to_float(pcm), PCM_RATE, g711.SAMPLE_RATE)
+        data = g711.encode(float_to_pcm16(pcm8k), fmt)
         step = _DELTA_SAMPLES // 3
     else:
         data, step = pcm.astype("<i2").tobytes(), _DELTA_SAMPLES * 2

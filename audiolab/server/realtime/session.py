@@ -27,14 +27,15 @@ import logging
 import anyio.to_thread
 import numpy as np
 
+from audiolab.audio import PCM_RATE, Audio, pcm16_to_float
 from audiolab.errors import AudiolabError, InvalidRequest
 from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
 from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
-from audiolab.server.realtime.input_buffer import RATE, InputBuffer
-from audiolab.server.realtime.response import (ResponseParams, ResponseRun, chat_stream, first_sentence,
-                                               prompt_messages, speech_stream)
+from audiolab.server.realtime.incremental import TurnPieces
+from audiolab.server.realtime.input_buffer import InputBuffer
+from audiolab.server.realtime.response import ResponseParams, ResponseRun, chat_stream, prompt_messages, speech_stream
 from audiolab.server.realtime.speculation import SpeculativeAnswer
 from audiolab.server.realtime.work import Work
 from audiolab.server.routes import loads_strict
@@ -82,6 +83,7 @@ class RealtimeSession:
         self._vad_offset_ms = 0
         self._turn: tuple[str, int] | None = None  # (item_id, audio_start_ms) of the turn in progress
         self._speculation: tuple[int, Work] | None = None
+        self._pieces: TurnPieces | None = None  # the turn in progress, transcribed at its pauses
         self._answer: SpeculativeAnswer | None = None  # prepared on the speculative transcript
         self._callbacks: set[asyncio.Task] = set()
         self.responses: set[ResponseRun] = set()
@@ -204,7 +206,7 @@ class RealtimeSession:
         samples = self.buffer.append(_require(data, "audio"), self.config.input_format)
         if self.vad is None or not samples.size:
             return
-        for e in self.vad.feed(samples.astype(np.float32) / 32768.0):
+        for e in self.vad.feed(pcm16_to_float(samples)):
             if e.type == "speech_started":
                 self._speech_started(self._vad_offset_ms + e.ms)
             else:
@@ -289,13 +291,14 @@ class RealtimeSession:
         if options is None:
             self.vad = None
             return
-        self.vad = self._vad_engine.stream(**options, sample_rate=RATE)
+        self.vad = self._vad_engine.stream(**options, sample_rate=PCM_RATE)
         self._vad_offset_ms = self.buffer.end_ms
 
     def _speech_started(self, audio_start_ms: int) -> None:
         item_id = new_id("item")
         self._turn = (item_id, audio_start_ms)
         self._speculation = None
+        self._pieces = TurnPieces(start_ms=audio_start_ms)
         self._drop_answer()  # the speaker resumed: the turn is not what was answered
         self.emit(event("input_audio_buffer.speech_started", audio_start_ms=audio_start_ms, item_id=item_id))
         td = self.config.turn_detection or {}
@@ -310,9 +313,15 @@ class RealtimeSession:
         reuse = None
         if self._speculation is not None and self._speculation[0] == speech_end_ms - self._vad_offset_ms:
             reuse = self._speculation[1]
+        self._keep_piece(speech_end_ms - self._vad_offset_ms)
         self._speculation = None
         if reuse is None:
             self._drop_answer()
+            pieces = self._pieces
+            if pieces is not None and pieces.pieces:  # only the audio since the last kept pause is left
+                tail = self.buffer.peek(pieces.cut_ms, audio_end_ms).copy()
+                reuse = self._spawn(self._run_tail(pieces, tail, audio_end_ms))
+        self._pieces = None
         committed = self._commit(start_ms=start_ms, end_ms=audio_end_ms, item_id=item_id, transcript=reuse)
         td = self.config.turn_detection or {}
         if committed and self.kind == "realtime" and td.get("create_response"):
@@ -329,14 +338,15 @@ class RealtimeSession:
         paused = self.vad.paused_at_ms
         if self._answer is not None and (self._speculation is None or paused != self._speculation[0]):
             self._drop_answer()  # the speaker went on: the answer was to a turn that did not end there
+        self._keep_piece(paused)
         if (paused is None or self.vad.silence_duration_ms < 2 * _SPECULATE_AFTER_MS
                 or self.vad.position_ms - paused < _SPECULATE_AFTER_MS
                 or (self._speculation is not None and (self._speculation[0] == paused
                                                        or not self._speculation[1].done()))):
             return
-        start = self._turn[1]
-        samples = self.buffer.peek(start, self._vad_offset_ms + paused + _SPECULATE_AFTER_MS).copy()
-        work = self._spawn(self._run_stt(samples))
+        end_ms = self._vad_offset_ms + paused + _SPECULATE_AFTER_MS
+        samples = self.buffer.peek(self._pieces.cut_ms, end_ms).copy()
+        work = self._spawn(self._run_tail(self._pieces, samples, end_ms))
         self._speculation = (paused, work)
         self._drop_answer()
         work.task.add_done_callback(lambda _: self._soon(self._prepare_answer, work))
@@ -375,7 +385,7 @@ class RealtimeSession:
             key=SpeculativeAnswer.key_of(params.modalities, params.voice, params.speed, params.output_format,
                                          params.max_output_tokens),
             chat=lambda messages: chat_stream(self, params, messages),
-            speak=lambda sentence: speech_stream(self, params, sentence), first_sentence=first_sentence)
+            speak=lambda sentence: speech_stream(self, params, sentence))
 
     def _drop_answer(self) -> None:
         if self._answer is not None:
@@ -395,7 +405,7 @@ class RealtimeSession:
         return None
 
     def _commit(self, *, start_ms=None, end_ms=None, item_id=None, transcript=None) -> bool:
-        available = self.buffer.peek(start_ms, end_ms).size * 1000 // RATE
+        available = self.buffer.peek(start_ms, end_ms).size * 1000 // PCM_RATE
         if available < _MIN_COMMIT_MS and item_id is not None:  # a VAD turn too short to keep
             self.buffer.drop_before(end_ms)
             self._turn = None
@@ -423,18 +433,31 @@ class RealtimeSession:
         """Base64 audio of an item's content in the session's input format, as int16 at 24 kHz."""
         return InputBuffer().decode(audio_b64, self.config.input_format)
 
-    async def _run_stt(self, samples: np.ndarray):
+    def _keep_piece(self, paused: int | None) -> None:
+        """The speaker went on after the last speculated pause: keep its transcript as a piece of the turn."""
+        last = self._speculation
+        if (self._pieces is not None and last is not None and last[0] != paused and last[1].done()
+                and self._pieces.keep_offer() and self.jobs.metrics is not None):
+            self.jobs.metrics.turn_pieces.inc()
+
+    async def _run_tail(self, pieces: TurnPieces, samples: np.ndarray, end_ms: int):
+        """Transcribe the turn from its last kept pause to ``end_ms``; returns the whole turn's transcript."""
+        frozen = pieces.copy()
+        tail = await self._run_stt(samples, prompt=frozen.prompt)
+        pieces.offer(tail, start_ms=frozen.cut_ms, end_ms=end_ms)
+        return frozen.join(tail)
+
+    async def _run_stt(self, samples: np.ndarray, *, prompt: str = ""):
         """Transcribe input audio. A realtime session decodes greedily (beam size 1, where the engine has a
         beam): a response waits for this transcript, and on short turns greedy search is about 15% quicker
         for the same words. Transcription sessions keep the engine's beam search."""
-        from audiolab.audio import Audio
-
         engine = await self._stt_engine()
         _, opts = self.config.stt_model()
         if self.kind == "realtime" and hasattr(engine, "beam_size"):
             opts = {**opts, "beam_size": 1}
-        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, RATE), **opts,
-                                   priority=INTERACTIVE)
+        if prompt:  # the turn so far, as Whisper's context for the rest of it
+            opts = {**opts, "prompt": " ".join(p for p in (opts.get("prompt"), prompt) if p)}
+        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **opts)
 
     async def _report_transcript(self, item: Item) -> None:
         model, _ = self.config.stt_model()
@@ -455,7 +478,7 @@ class RealtimeSession:
                             delta=piece if i else piece.lstrip()))
         self.emit(event("conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
                         transcript=text,
-                        usage=transcription_usage(model, seconds=len(item.audio) / RATE, transcript=text)))
+                        usage=transcription_usage(model, seconds=len(item.audio) / PCM_RATE, transcript=text)))
 
     async def await_transcripts(self, items: list[Item]) -> None:
         """Make sure every user audio item in ``items`` has ``heard`` text (transcribing if needed)."""

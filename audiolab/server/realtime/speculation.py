@@ -25,6 +25,8 @@ import logging
 
 import anyio
 
+from audiolab.server.text_pieces import first_piece
+
 __all__ = ["SpeculativeAnswer"]
 
 log = logging.getLogger("audiolab.server.realtime")
@@ -39,10 +41,9 @@ class SpeculativeAnswer:
         key: :meth:`key_of` the response parameters speculated on.
         chat: ``chat(messages)``, an async iterator of :class:`~audiolab.server.engines.ChatDelta`.
         speak: ``speak(sentence)``, an async iterator of ``(pcm, chunks)`` for one sentence.
-        first_sentence: ``first_sentence(text)``: ``(sentence or None, rest)`` (the response's own cutter).
     """
 
-    def __init__(self, *, session, messages: list[dict], key: tuple, chat, speak, first_sentence):
+    def __init__(self, *, session, messages: list[dict], key: tuple, chat, speak):
         self.messages = messages
         self.key = key
         self.deltas: list = []  # every ChatDelta, in order
@@ -53,7 +54,7 @@ class SpeculativeAnswer:
         self.audio_finished = False
         self.audio_failed = False
         self._changed = asyncio.Event()
-        self._chat, self._speak, self._first = chat, speak, first_sentence
+        self._chat, self._speak = chat, speak
         self.work = session._spawn(self._run())
 
     @staticmethod
@@ -85,7 +86,7 @@ class SpeculativeAnswer:
                         self._notify()
                         if self.sentence is None and delta.text:
                             text += delta.text
-                            sentence, _ = self._first(text)
+                            sentence, _ = first_piece(text)  # where the response's cutter cuts
                             if sentence is not None:
                                 self.sentence = sentence
                                 tg.start_soon(self._say, sentence)

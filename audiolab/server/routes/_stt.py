@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from audiolab.audio import Audio
-from audiolab.errors import AudiolabError, AudioDecodeError, InvalidRequest, PayloadTooLarge
-from audiolab.server import formats
+from audiolab.errors import AudioDecodeError, AudiolabError, InvalidRequest, PayloadTooLarge
+from audiolab.server import formats, sse
 from audiolab.server.engines import Transcript
 from audiolab.server.registry import STT_ALL_FORMATS, Alias, ModelSpec
 from audiolab.server.routes import decode_audio, engine_headers, state
@@ -347,9 +347,8 @@ async def decode_references(request: Request, req: SttRequest) -> tuple[Audio, .
 
 
 def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Response:
-    """The non-streaming response in ``req.response_format``, with the engine header (and
-    ``x-audiolab-partial`` when the decode budget ended the transcript early)."""
-    headers = {**engine_headers(spec), **partial_header(t)}
+    """The non-streaming response in ``req.response_format``, with the engine header."""
+    headers = engine_headers(spec)
     fmt = req.response_format
     if fmt == "text":
         return PlainTextResponse(formats.to_text(t), headers=headers)
@@ -370,24 +369,8 @@ def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Res
     return JSONResponse(body, headers=headers)
 
 
-#: Response header of a transcript cut short by the server's decode budget (``Settings.stt_budget_s``).
-PARTIAL_HEADER = "x-audiolab-partial"
-
-
-def partial_header(t: Transcript) -> dict[str, str]:
-    """``{PARTIAL_HEADER: ...}`` saying how much of the audio a partial transcript covers, else ``{}``."""
-    if not t.partial:
-        return {}
-    covered = t.segments[-1].end if t.segments else 0.0
-    return {PARTIAL_HEADER: f"decode budget reached; the text covers 0-{covered:.1f} s of {t.duration:.1f} s"}
-
-
 def _reports_languages(req: SttRequest) -> bool:
     return req.alias is not None and req.alias.id == "gpt-transcribe"
-
-
-def _sse(event: dict) -> bytes:
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
 def token_counter(engine) -> Callable[[str], int]:
@@ -396,7 +379,7 @@ def token_counter(engine) -> Callable[[str], int]:
 
 
 def sse_response(request: Request, req: SttRequest, parts: AsyncIterator[Transcript], *, audio: Audio,
-                 count_tokens: Callable[[str], int], diarize=None) -> StreamingResponse:
+                 count_tokens: Callable[[str], int], diarize=None) -> Response:
     """``transcript.text.delta`` events as segments are decoded, then ``transcript.text.done``.
 
     With ``diarize`` (a callable turning the final :class:`Transcript` into a speaker-labelled
@@ -419,7 +402,7 @@ def sse_response(request: Request, req: SttRequest, parts: AsyncIterator[Transcr
                         lps.extend(part.logprobs)
                     if delta:
                         seg_id = f"seg_{seg.id:03d}" if diarize is not None else None
-                        yield _sse(formats.delta_event(delta, logprobs=part.logprobs if req.logprobs else None,
+                        yield sse.frame(formats.delta_event(delta, logprobs=part.logprobs if req.logprobs else None,
                                                        segment_id=seg_id))
             final = Transcript(text="".join(s.text for s in segments).strip(), language=language,
                                duration=audio.duration, segments=tuple(segments),
@@ -428,15 +411,14 @@ def sse_response(request: Request, req: SttRequest, parts: AsyncIterator[Transcr
                 final = await state(request).jobs.run(diarize, final)
                 for seg in final.segments:
                     if seg.text.strip():
-                        yield _sse(formats.segment_event(seg))
+                        yield sse.frame(formats.segment_event(seg))
             usage = await state(request).jobs.run(
                 lambda: (count_tokens(req.prompt) if req.prompt else 0, count_tokens(final.text) if final.text else 0))
-            yield _sse(formats.done_event(final, logprobs=req.logprobs, languages=_reports_languages(req),
+            yield sse.frame(formats.done_event(final, logprobs=req.logprobs, languages=_reports_languages(req),
                                           prompt_tokens=usage[0], output_tokens=usage[1]))
         except AudiolabError as exc:
-            yield _sse(exc.to_openai())
+            yield sse.frame(exc.to_openai())
         finally:
             await parts.aclose()
 
-    headers = {**engine_headers(req.spec), "cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return sse.response(events(), headers=engine_headers(req.spec))

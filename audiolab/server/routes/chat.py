@@ -32,10 +32,8 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import math
-import re
 import secrets
 import string
 import time
@@ -44,10 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
-from audiolab.audio import PCM_SAMPLE_RATE, Audio
-from audiolab.errors import AudiolabError, AudioDecodeError, EngineFailure, InvalidRequest
+from audiolab.audio import PCM_RATE, Audio
+from audiolab.errors import AudioDecodeError, AudiolabError, EngineFailure, InvalidRequest
+from audiolab.server import sse
 from audiolab.server.audio_store import AudioStore, new_audio_id
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import ChatDelta, Prosody
@@ -55,6 +54,7 @@ from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.response_cache import request_key
 from audiolab.server.routes import decode_audio, engine_headers, loads_strict, state
 from audiolab.server.routes._chat_request import ChatRequest, parse_chat_request
+from audiolab.server.text_pieces import PieceCutter, spoken_text
 
 __all__ = ["router", "audio_store", "INPUT_AUDIO_TOKENS_PER_S", "OUTPUT_AUDIO_TOKENS_PER_S"]
 
@@ -64,9 +64,7 @@ log = logging.getLogger("audiolab.server.chat")
 #: OpenAI's documented rates for audio in Chat Completions (≈1 token per 100 ms in, per 50 ms out).
 INPUT_AUDIO_TOKENS_PER_S = 10
 OUTPUT_AUDIO_TOKENS_PER_S = 20
-_STEP_BYTES = 12_000  # 0.25 s of 24 kHz pcm16 per delta.audio.data (a multiple of 6 bytes)
-_SENTENCE_END = re.compile(r"[.!?;:](?:[\"')\]]*)\s+|\n+")
-_MARKDOWN = re.compile(r"[*_#`>|~]+")
+_STEP_BYTES = PCM_RATE // 4 * 2  # 0.25 s of pcm16 per delta.audio.data (a multiple of 6 bytes)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -138,12 +136,12 @@ async def _conversation(req: ChatRequest, st, store: AudioStore) -> _Conversatio
 
 
 def _speak(tts, voice, text: str) -> Iterator[Audio]:
-    """The answer spoken, sentence by sentence, as 24 kHz mono clips (markdown marks not read out)."""
-    spoken = _MARKDOWN.sub(" ", text).strip()
+    """``text`` spoken, piece by piece, as mono clips at :data:`PCM_RATE` (markdown marks not read out)."""
+    spoken = spoken_text(text)
     if not spoken:
         return
     for clip in tts.synthesize(spoken, voice=voice, speed=1.0, prosody=Prosody()):
-        yield clip.to_mono().resample(PCM_SAMPLE_RATE)
+        yield clip.to_mono().resample(PCM_RATE)
 
 
 def _usage(final: ChatDelta, *, conv: _Conversation, heard_tokens: int, out_audio_s: float | None) -> dict:
@@ -195,16 +193,12 @@ class _Reply:
             {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]
         if self.req.include_usage:
             body["usage"] = usage
-        return _sse(body)
+        return sse.frame(body)
 
 
 def _data(pcm: bytes, audio_id: str | None) -> dict:
     audio = {"data": base64.b64encode(pcm).decode("ascii")}
     return audio if audio_id is None else {"id": audio_id, **audio}
-
-
-def _sse(obj) -> str:
-    return f"data: {json.dumps(obj, separators=(',', ':'), ensure_ascii=False)}\n\n"
 
 
 def _engine_options(req: ChatRequest) -> dict:
@@ -254,7 +248,7 @@ async def _complete(st, req: ChatRequest, reply: _Reply, llm, tts, conv: _Conver
         message.update(content=None, **_tool_message(final, req))
     elif req.wants_audio:
         clips = await st.jobs.run(lambda: list(_speak(tts, req.audio_voice, text)))
-        speech = Audio.concat(clips) if clips else Audio.from_array(np.zeros(PCM_SAMPLE_RATE // 10), PCM_SAMPLE_RATE)
+        speech = Audio.concat(clips) if clips else Audio.from_array(np.zeros(PCM_RATE // 10), PCM_RATE)
         fmt = "pcm" if req.audio_format == "pcm16" else req.audio_format
         data = await st.jobs.run(speech.encode, fmt)
         item = store.put(text, speech)
@@ -268,24 +262,18 @@ async def _complete(st, req: ChatRequest, reply: _Reply, llm, tts, conv: _Conver
     return JSONResponse(body, headers=engine_headers(req.spec, req.alias))
 
 
-def _sentences(pending: str) -> tuple[str, str]:
-    """Split ``pending`` text into (complete sentences, the unfinished rest)."""
-    ends = list(_SENTENCE_END.finditer(pending))
-    cut = ends[-1].end() if ends else 0
-    return pending[:cut], pending[cut:]
-
-
 def _produce(jobs, llm, tts, req: ChatRequest, conv: _Conversation, out: asyncio.Queue) -> asyncio.Task:
     """Start the answer: ``("text", delta)`` as the LLM writes, ``("audio", clip)`` as the TTS voices
-    each finished sentence, ``("final", delta)`` last, or ``("error", exc)``, all put on ``out``.
+    each finished piece, ``("final", delta)`` last, or ``("error", exc)``, all put on ``out``.
 
     The LLM and the TTS run as separate jobs, so the model's lock is free again as soon as the
-    text is written, and sentence n is spoken while sentence n+1 is being written.
+    text is written, and piece n is spoken while piece n+1 is being written. The answer is cut
+    into pieces as a Realtime response cuts it (:class:`~audiolab.server.text_pieces.PieceCutter`).
     """
     sentences: asyncio.Queue = asyncio.Queue()
 
     async def think() -> ChatDelta:
-        pending, final = "", None
+        cutter, final = PieceCutter(), None
         try:
             async for d in jobs.iterate(lambda: llm.chat(conv.messages, **_engine_options(req))):
                 if d.finish_reason is not None:
@@ -293,11 +281,11 @@ def _produce(jobs, llm, tts, req: ChatRequest, conv: _Conversation, out: asyncio
                     continue
                 await out.put(("text", d))
                 if tts is not None:
-                    ready, pending = _sentences(pending + d.text)
-                    if ready.strip():
-                        sentences.put_nowait(ready)
-            if tts is not None and pending.strip() and not final.tool_calls:
-                sentences.put_nowait(pending)
+                    for piece in cutter.feed(d.text):
+                        sentences.put_nowait(piece)
+            if tts is not None and not final.tool_calls:
+                for piece in cutter.finish():
+                    sentences.put_nowait(piece)
         finally:
             sentences.put_nowait(None)
         return final
@@ -332,7 +320,7 @@ async def _stream(request: Request, req: ChatRequest, reply: _Reply, llm, tts, c
         raise first[1]
     audio_id = new_audio_id() if req.wants_audio else None
 
-    async def sse():
+    async def frames():
         item, said, clips, pcm = first, [], [], b""
         sent_id = False
         try:
@@ -366,36 +354,16 @@ async def _stream(request: Request, req: ChatRequest, reply: _Reply, llm, tts, c
                     if req.include_usage:
                         out_s = sum(c.duration for c in clips) if audio_id and not value.tool_calls else None
                         yield reply.chunk(None, usage=_usage(value, conv=conv, heard_tokens=heard, out_audio_s=out_s))
-                    yield "data: [DONE]\n\n"
+                    yield sse.DONE
                     return
                 elif kind == "error":
-                    yield _sse(value.to_openai())
+                    yield sse.frame(value.to_openai())
                     return
                 item = await out.get()
         finally:
             task.cancel()
 
-    headers = {**engine_headers(req.spec, req.alias), "cache-control": "no-cache", "x-accel-buffering": "no"}
-    return _EventStream(sse(), on_close=task.cancel, media_type="text/event-stream", headers=headers)
-
-
-class _EventStream(StreamingResponse):
-    """A StreamingResponse that runs ``on_close`` however the response ends.
-
-    When a client disconnects while a chunk is being sent, Starlette cancels the send and leaves
-    the body generator suspended; its ``finally`` would only run whenever the generator is
-    garbage-collected. Cancelling the producer here stops generation at once instead.
-    """
-
-    def __init__(self, content, *, on_close, **kwargs):
-        super().__init__(content, **kwargs)
-        self._on_close = on_close
-
-    async def __call__(self, scope, receive, send):
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()
+    return sse.response(frames(), headers=engine_headers(req.spec, req.alias), on_close=task.cancel)
 
 
 def _final_chunks(reply: _Reply, req: ChatRequest, final: ChatDelta, audio_id, said, clips, store, *,

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 import re
@@ -35,8 +34,9 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from audiolab.audio import PCM_SAMPLE_RATE, Audio
+from audiolab.audio import PCM_RATE, Audio, float_to_pcm16
 from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, InvalidRequest
+from audiolab.server import sse
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import Prosody
 from audiolab.server.engines.prosody import from_instructions
@@ -102,12 +102,12 @@ class StreamEncoder:
 
     Example:
         >>> enc = StreamEncoder("wav")
-        >>> head = enc.feed(Audio.from_array(np.zeros(2400, np.float32), 24000))
+        >>> head = enc.feed(Audio.from_array(np.zeros(2400, np.float32), PCM_RATE))
         >>> head[:4], len(head), len(enc.close())
         (b'RIFF', 4844, 0)
     """
 
-    def __init__(self, fmt: str, *, sr: int = PCM_SAMPLE_RATE):
+    def __init__(self, fmt: str, *, sr: int = PCM_RATE):
         if fmt not in FORMATS:
             raise InvalidRequest(f"Unsupported response_format {fmt!r}.", param="response_format")
         self.fmt, self.sr = fmt, sr
@@ -165,7 +165,7 @@ class StreamEncoder:
 
     def _emit(self, samples: np.ndarray, *, last: bool) -> bytes:
         if self.fmt in ("pcm", "wav"):
-            pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+            pcm = float_to_pcm16(samples).astype("<i2").tobytes()
             head = b"" if (self._started or self.fmt == "pcm") else self._wav_header()
             self._started = True
             return head + pcm
@@ -284,11 +284,7 @@ def _produce(registry, voice, text: str, *, speed: float, prosody: Prosody,
             encoder.abort()
 
 
-def _sse(event: dict) -> bytes:
-    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
-
-
-async def _body(listeners, first, chunks: AsyncIterator, *, sse: bool, input_tokens: int):
+async def _body(listeners, first, chunks: AsyncIterator, *, events: bool, input_tokens: int):
     """The response body; stops the engine once ``listeners.is_disconnected()`` (every client gone)."""
     seconds = 0.0
     try:
@@ -297,20 +293,21 @@ async def _body(listeners, first, chunks: AsyncIterator, *, sse: bool, input_tok
             data, dur = item
             seconds += dur
             if data:
-                yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}) if sse else data
+                delta = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+                yield sse.frame(delta) if events else data
             if await listeners.is_disconnected():
                 return  # the finally below stops the engine
             item = await anext(chunks, None)
-        if sse:
+        if events:
             out_tokens = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
             usage = {"input_tokens": input_tokens, "output_tokens": out_tokens,
                      "total_tokens": input_tokens + out_tokens}
-            yield _sse({"type": "speech.audio.done", "usage": usage})
+            yield sse.frame({"type": "speech.audio.done", "usage": usage})
     except Exception as exc:  # noqa: BLE001 - the 200 went out: say so in-band (SSE) and stop
         log.exception("speech synthesis failed mid-stream")
-        if sse:
+        if events:
             err = exc if isinstance(exc, AudiolabError) else EngineFailure(f"Speech synthesis failed: {exc}")
-            yield _sse({"type": "error", "error": err.to_openai()["error"]})
+            yield sse.frame({"type": "error", "error": err.to_openai()["error"]})
     finally:
         await chunks.aclose()
 
@@ -338,7 +335,7 @@ async def create_speech(request: Request):
     prosody = from_instructions(req["instructions"])
     if req["stream_format"] == "sse" or req["format"] == "pcm":
         set_priority(INTERACTIVE)  # audio played as it arrives goes ahead of bulk work
-    sse = req["stream_format"] == "sse"
+    events = req["stream_format"] == "sse"
 
     async def make(listeners):
         chunks = st.jobs.iterate(lambda: _produce(registry, voice, req["input"], speed=req["speed"],
@@ -349,10 +346,12 @@ async def create_speech(request: Request):
             await chunks.aclose()
             raise
         input_tokens = count_text_tokens(req["input"]) + count_text_tokens(req["instructions"] or "")
-        headers = {**engine_headers(served), "x-audiolab-voice": voice.id, "cache-control": "no-cache"}
-        media_type = "text/event-stream" if sse else FORMATS[req["format"]]
-        return StreamingResponse(_body(listeners, first, chunks, sse=sse, input_tokens=input_tokens),
-                                 media_type=media_type, headers=headers)
+        headers = {**engine_headers(served), "x-audiolab-voice": voice.id}
+        body = _body(listeners, first, chunks, events=events, input_tokens=input_tokens)
+        if events:
+            return sse.response(body, headers=headers)
+        return StreamingResponse(body, media_type=FORMATS[req["format"]],
+                                 headers={**headers, "cache-control": "no-cache"})
 
     # Identical requests share one synthesis (settings.share_speech: one rendition answers them).
     key = None
