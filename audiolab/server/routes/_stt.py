@@ -347,8 +347,9 @@ async def decode_references(request: Request, req: SttRequest) -> tuple[Audio, .
 
 
 def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Response:
-    """The non-streaming response in ``req.response_format``, with the engine header."""
-    headers = engine_headers(spec)
+    """The non-streaming response in ``req.response_format``, with the engine header (and
+    ``x-audiolab-partial`` when the decode budget ended the transcript early)."""
+    headers = {**engine_headers(spec), **partial_header(t)}
     fmt = req.response_format
     if fmt == "text":
         return PlainTextResponse(formats.to_text(t), headers=headers)
@@ -367,6 +368,18 @@ def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Res
     else:
         body = formats.to_json(t, logprobs=req.logprobs, languages=_reports_languages(req))
     return JSONResponse(body, headers=headers)
+
+
+#: Response header of a transcript cut short by the server's decode budget (``Settings.stt_budget_s``).
+PARTIAL_HEADER = "x-audiolab-partial"
+
+
+def partial_header(t: Transcript) -> dict[str, str]:
+    """``{PARTIAL_HEADER: ...}`` saying how much of the audio a partial transcript covers, else ``{}``."""
+    if not t.partial:
+        return {}
+    covered = t.segments[-1].end if t.segments else 0.0
+    return {PARTIAL_HEADER: f"decode budget reached; the text covers 0-{covered:.1f} s of {t.duration:.1f} s"}
 
 
 def _reports_languages(req: SttRequest) -> bool:
