@@ -213,9 +213,12 @@ def _reason(exc: Exception) -> str:
 
 class _TooLong(InvalidRequest):
     def __init__(self, limit: int):
-        super().__init__(f"The audio decodes to more than {limit} samples (frames x channels), more than this "
-                         "server accepts in one request. Send a shorter clip, or split it.",
-                         param="file", code="audio_too_long")
+        super().__init__(
+            f"The audio decodes to more than {limit} samples (frames x channels), more than this "
+            "server accepts in one request. Send a shorter clip, or split it.",
+            param="file",
+            code="audio_too_long",
+        )
 
 
 def _decode_soundfile(data: bytes, max_samples: int | None = None) -> tuple[np.ndarray, int]:

@@ -8,7 +8,8 @@ replaced with ``[redacted]`` before any handler (a notebook, a file, pytest's ca
 Example:
     >>> import logging
     >>> scrub_logs(["demo"])
-    >>> rec = logging.LogRecord("demo", 10, __file__, 1, "Authorization: Bearer %s", ("sk-abc123456789",), None)
+    >>> rec = logging.LogRecord("demo", 10, __file__, 1, "Authorization: Bearer %s",
+    ...                         ("sk-abc123456789",), None)
     >>> _ = logging.getLogger("demo").filters[0].filter(rec)
     >>> rec.getMessage()
     'Authorization: Bearer [redacted]'

@@ -25,7 +25,8 @@ Example:
     ...                        tts_model="gpt-4o-mini-tts", voice="marin")    # doctest: +SKIP
     >>> turn = chained.ask(audiolab.Audio.from_file("question.wav"))          # doctest: +SKIP
     >>> turn.heard, turn.reply, dict(turn.stages)                             # doctest: +SKIP
-    >>> df = compare_agents([chained, RealtimeAgent(lab, model="gpt-realtime-mini")], [q1, q2])  # doctest: +SKIP
+    >>> agents = [chained, RealtimeAgent(lab, model="gpt-realtime-mini")]     # doctest: +SKIP
+    >>> df = compare_agents(agents, [q1, q2])                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -107,9 +108,11 @@ class AgentTurn:
 
         stages = " + ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.stages.items())
         player = self.audio._repr_html_() if self.audio is not None else ""
-        return (f"<div><b>{html.escape(self.agent)}</b> heard <i>{html.escape(self.heard)}</i> and said "
-                f"<i>{html.escape(self.reply)}</i><br>first audio after {self.time_to_first_audio * 1000:.0f} ms "
-                f"({html.escape(stages)}); done after {self.total * 1000:.0f} ms{player}</div>")
+        return (
+            f"<div><b>{html.escape(self.agent)}</b> heard <i>{html.escape(self.heard)}</i> and said "
+            f"<i>{html.escape(self.reply)}</i><br>first audio after {self.time_to_first_audio * 1000:.0f} ms "
+            f"({html.escape(stages)}); done after {self.total * 1000:.0f} ms{player}</div>"
+        )
 
 
 def _history_len(lab) -> int | None:
@@ -152,9 +155,21 @@ class ChainedAgent:
 
     pipeline = "chained"
 
-    def __init__(self, lab, *, stt_model: str, chat_model: str, tts_model: str, voice: str = "marin",
-                 instructions: str = DEFAULT_INSTRUCTIONS, tts_instructions: str | None = None,
-                 pipelined: bool = False, max_tokens: int = 60, remember: bool = True, name: str | None = None):
+    def __init__(
+        self,
+        lab,
+        *,
+        stt_model: str,
+        chat_model: str,
+        tts_model: str,
+        voice: str = "marin",
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        tts_instructions: str | None = None,
+        pipelined: bool = False,
+        max_tokens: int = 60,
+        remember: bool = True,
+        name: str | None = None,
+    ):
         self.lab = lab
         self.stt_model, self.chat_model, self.tts_model = stt_model, chat_model, tts_model
         self.voice = voice
@@ -200,8 +215,9 @@ class ChainedAgent:
         t_stt = time.perf_counter()
         messages = ([{"role": "system", "content": self.instructions}] + self.messages
                     + [{"role": "user", "content": heard or "(silence)"}])
-        stream = self.lab.client.chat.completions.create(model=self.chat_model, messages=messages, stream=True,
-                                                         max_completion_tokens=self.max_tokens)
+        stream = self.lab.client.chat.completions.create(
+            model=self.chat_model, messages=messages, stream=True, max_completion_tokens=self.max_tokens
+        )
         requests += 1
         reply, pending, pcm = "", "", []
         first_token = first_audio = first_sentence = None
@@ -242,7 +258,9 @@ class ChainedAgent:
             self.messages += [{"role": "user", "content": heard}, {"role": "assistant", "content": reply}]
         llm_stage = (first_sentence if self.pipelined else t_llm - t_stt) or 0.0
         stages = {"stt": t_stt - t0, "llm": llm_stage, "tts": tts_first}
-        audio = Audio.from_bytes(b"".join(pcm), "pcm", sr=PCM_RATE, text=reply.strip(), source=f"{self.name} reply")
+        audio = Audio.from_bytes(
+            b"".join(pcm), "pcm", sr=PCM_RATE, text=reply.strip(), source=f"{self.name} reply"
+        )
         return AgentTurn(
             agent=self.name, pipeline=self.pipeline, heard=heard, reply=reply.strip(), audio=audio,
             stages=MappingProxyType(stages), time_to_first_audio=sum(stages.values()), total=t_end - t0,
@@ -312,10 +330,19 @@ class RealtimeAgent:
         if self.transcription_model:
             models["transcription"] = self.transcription_model
         return AgentTurn(
-            agent=self.name, pipeline=self.pipeline, heard=" ".join(run.input_transcripts), reply=run.transcript,
-            audio=run.output, stages=MappingProxyType(stages), time_to_first_audio=sum(stages.values()),
-            total=total, extra=MappingProxyType({"requests": 1, "events": len(run.timeline)}),
-            models=MappingProxyType(models), cost_usd=_cost_since(self.lab, before), question=question)
+            agent=self.name,
+            pipeline=self.pipeline,
+            heard=" ".join(run.input_transcripts),
+            reply=run.transcript,
+            audio=run.output,
+            stages=MappingProxyType(stages),
+            time_to_first_audio=sum(stages.values()),
+            total=total,
+            extra=MappingProxyType({"requests": 1, "events": len(run.timeline)}),
+            models=MappingProxyType(models),
+            cost_usd=_cost_since(self.lab, before),
+            question=question,
+        )
 
     def __repr__(self) -> str:
         return f"<RealtimeAgent {self.name!r}: {self.model} ({self.voice})>"
@@ -371,7 +398,9 @@ def tradeoffs(df):
             "requests per turn": float(g["requests"].mean()),
             "cost per turn (USD)": "unknown" if math.isnan(cost) else f"{cost:.5f}",
             "reply length (s of audio)": round(float(g["reply_audio_s"].median()), 1),
-            "text between stages": "yes: transcript and reply are plain text" if chained else "transcripts as events only",
+            "text between stages": "yes: transcript and reply are plain text"
+            if chained
+            else "transcripts as events only",
             "swap one stage": "yes (any STT, LLM, TTS)" if chained else "no: one model",
             "barge-in": "you build it (VAD + cancel)" if chained else "built in (server VAD, truncate)",
             "endpointing in the clock": "no (file given)" if chained else "yes (server VAD)",

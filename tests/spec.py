@@ -61,7 +61,7 @@ def schema(name: str) -> dict:
         raise KeyError(f"OpenAPI spec has no schema {name!r}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema(name)  # a clear KeyError for a misspelled name
     root = {"$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -26,7 +26,9 @@ def clean_take(lab, text: str, *, voice: str = "alloy", takes: int = 3) -> Audio
     take is clean, the last one is returned and the test's own assertions report it.
     """
     for _ in range(takes):
-        body = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice=voice, input=text, response_format="wav")
+        body = lab.client.audio.speech.create(
+            model="gpt-4o-mini-tts", voice=voice, input=text, response_format="wav"
+        )
         clip = Audio.from_bytes(body.content, text=text)
         heard = lab.client.audio.transcriptions.create(model="whisper-1", file=("take.wav", body.content),
                                                        language="en").text

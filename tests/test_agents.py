@@ -12,8 +12,15 @@ import math
 import pytest
 
 import audiolab
-from audiolab.agents import (AgentTurn, ChainedAgent, RealtimeAgent, breakdown, compare_agents, plot_breakdown,
-                             tradeoffs)
+from audiolab.agents import (
+    AgentTurn,
+    ChainedAgent,
+    RealtimeAgent,
+    breakdown,
+    compare_agents,
+    plot_breakdown,
+    tradeoffs,
+)
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
 from audiolab.eval.metrics import wer
@@ -92,7 +99,9 @@ def test_compare_builds_the_tables_and_the_breakdown_plot(lab, question):
         df[df["agent"] == "A"]["time_to_first_audio_s"].median())
     table = tradeoffs(df)
     assert list(table.columns) == ["A", "B"]
-    assert table.loc["time to first audio, median (ms)", "A"] == round(med.loc["A", "time_to_first_audio_s"] * 1000)
+    assert table.loc["time to first audio, median (ms)", "A"] == round(
+        med.loc["A", "time_to_first_audio_s"] * 1000
+    )
     assert table.loc["requests per turn", "A"] == 3.0
     fig = plot_breakdown(df)
     buf = io.BytesIO()

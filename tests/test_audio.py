@@ -171,7 +171,7 @@ def test_stereo_survives_flac_and_mp3(speech):
         ("empty", lambda a: b"", None),
         ("random bytes", lambda a: np.random.default_rng(2).bytes(3000), "unknown"),
         ("png", lambda a: b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "PNG image"),
-        ("text", lambda a: "Hello, this is not a sound file.\n".encode(), "text"),
+        ("text", lambda a: b"Hello, this is not a sound file.\n", "text"),
         ("json", lambda a: b'{"error": {"message": "quota exceeded"}}', "JSON text"),
         ("mp3 cut inside its first frame", lambda a: a.encode("mp3")[:200], "mp3"),
         ("wav cut after its header", lambda a: a.encode("wav")[:44], "wav"),
@@ -353,7 +353,9 @@ def test_plot_draws_with_audiolab_plots(speech):
 
 
 def test_importing_audio_loads_no_heavy_library():
-    code = ("import sys, audiolab.audio; "
-            "print(sorted(m for m in ('librosa', 'matplotlib', 'av', 'soundfile', 'soxr') if m in sys.modules))")
+    code = (
+        "import sys, audiolab.audio; "
+        "print(sorted(m for m in ('librosa', 'matplotlib', 'av', 'soundfile', 'soxr') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

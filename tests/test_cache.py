@@ -42,10 +42,12 @@ def no_network(monkeypatch):
 def _lesson(lab, clip_wav):
     """A short recorded session: model list, speech, streamed speech (SSE), transcription, streamed STT."""
     out = {"models": lab.models()}
-    out["speech"] = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="coral",
-                                                   input="Welcome to the lesson.", response_format="wav").content
+    out["speech"] = lab.client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="coral", input="Welcome to the lesson.", response_format="wav"
+    ).content
     with lab.client.audio.speech.with_streaming_response.create(
-            model="gpt-4o-mini-tts", voice="coral", input="First part. Second part.", stream_format="sse") as r:
+        model="gpt-4o-mini-tts", voice="coral", input="First part. Second part.", stream_format="sse"
+    ) as r:
         out["sse_chunks"] = list(r.iter_bytes())
     out["text"] = lab.client.audio.transcriptions.create(model="whisper-1",
                                                          file=("clip.wav", clip_wav, "audio/wav")).text
@@ -58,9 +60,15 @@ def _lesson(lab, clip_wav):
 @pytest.mark.engines
 def test_readwrite_serves_the_second_identical_call_from_the_cache(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
-    first = lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Cache me.", response_format="wav").content
-    second = lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Cache me.", response_format="wav").content
-    other = lab.client.audio.speech.create(model="tts-1", voice="echo", input="Cache me.", response_format="wav").content
+    first = lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Cache me.", response_format="wav"
+    ).content
+    second = lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Cache me.", response_format="wav"
+    ).content
+    other = lab.client.audio.speech.create(
+        model="tts-1", voice="echo", input="Cache me.", response_format="wav"
+    ).content
     assert first == second != other
     assert lab.history.frame["cache_hit"].tolist() == [False, True, False]
     assert len(lab.cache) == 2
@@ -141,7 +149,9 @@ def test_async_client_replays_too(recorded_lesson, no_network):
 @pytest.mark.engines
 def test_corrupt_entry_is_reported_refetched_and_never_returned(tmp_path):
     lab = audiolab.connect("local", cache="readwrite", cache_dir=tmp_path)
-    good = lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Corrupt me.", response_format="pcm").content
+    good = lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Corrupt me.", response_format="pcm"
+    ).content
     (key,) = lab.cache.keys()
     path = lab.cache.path_for(key)
     raw = bytearray(path.read_bytes())
@@ -257,7 +267,9 @@ def test_cache_key_ignores_headers_and_multipart_boundaries(tmp_path, clip_wav):
     a = lab.client.audio.transcriptions.create(model="whisper-1", file=("a.wav", clip_wav, "audio/wav"))
     b = lab.client.audio.transcriptions.create(model="whisper-1", file=("a.wav", clip_wav, "audio/wav"),
                                                extra_headers={"x-trace": "different"})
-    c = lab.client.audio.transcriptions.create(model="whisper-1", file=("a.wav", clip_wav[:-4000], "audio/wav"))
+    c = lab.client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", clip_wav[:-4000], "audio/wav")
+    )
     assert a.text == b.text
     assert lab.history.frame["cache_hit"].tolist() == [False, True, False]
     assert c.text is not None and len(lab.cache) == 2

@@ -99,8 +99,9 @@ def test_the_backend_model_object_overrides_shutdown_and_replacement(lab):
 
 
 def test_a_deprecated_model_gets_a_current_replacement():
-    df = catalog_frame([{"id": "gpt-realtime-mini"}, {"id": "gpt-realtime-2.1-mini"}, {"id": "gpt-realtime-2"}],
-                       today=TODAY).set_index(["model", "kind"])
+    df = catalog_frame(
+        [{"id": "gpt-realtime-mini"}, {"id": "gpt-realtime-2.1-mini"}, {"id": "gpt-realtime-2"}], today=TODAY
+    ).set_index(["model", "kind"])
     assert df.loc[("gpt-realtime-mini", "realtime"), "replacement"] == "gpt-realtime-2.1-mini"
 
 
@@ -127,7 +128,10 @@ def test_pick_model_uses_the_real_date_of_today():
     models = [{"id": "tts-1", "kind": "tts", "shutdown_date": future.isoformat()},
               {"id": "tts-1-hd", "kind": "tts", "shutdown_date": "2001-01-01"}]
     with pytest.warns(ModelShutdownWarning):
-        assert pick_model(catalog_frame(models, include_sdk=False), "tts", prefer=["tts-1-hd", "tts-1"]) == "tts-1"
+        assert (
+            pick_model(catalog_frame(models, include_sdk=False), "tts", prefer=["tts-1-hd", "tts-1"])
+            == "tts-1"
+        )
 
 
 def test_when_every_model_is_past_shutdown_the_pick_still_warns():
@@ -162,7 +166,10 @@ def test_catalog_in_replay_without_a_model_list_shows_the_sdk(tmp_path):
         df = lab.catalog(today=TODAY)
     assert df["served"].isna().all() and df["in_sdk"].all()
     with pytest.warns(ModelShutdownWarning):
-        assert pick_model(df, "chat audio", prefer=["gpt-4o-audio-preview", "gpt-audio-mini"]) == "gpt-audio-mini"
+        assert (
+            pick_model(df, "chat audio", prefer=["gpt-4o-audio-preview", "gpt-audio-mini"])
+            == "gpt-audio-mini"
+        )
 
 
 def test_every_sdk_model_has_the_kind_its_sdk_list_gives_it():

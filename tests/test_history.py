@@ -87,7 +87,9 @@ def test_sse_speech_row_takes_tokens_from_the_done_event(lab):
 
 
 def test_transcription_row_measures_the_uploaded_audio(lab, clip_wav):
-    result = lab.client.audio.transcriptions.create(model="whisper-1", file=("clip.wav", clip_wav, "audio/wav"))
+    result = lab.client.audio.transcriptions.create(
+        model="whisper-1", file=("clip.wav", clip_wav, "audio/wav")
+    )
     row = lab.history.frame.iloc[-1]
     assert (row["endpoint"], row["model"], row["status"]) == ("audio/transcriptions", "whisper-1", 200)
     assert row["input_audio_s"] == pytest.approx(3.0, abs=0.02)
@@ -126,8 +128,12 @@ def test_chat_rows_split_tokens_by_modality_and_measure_audio_out(lab):
         max_tokens=8, messages=[{"role": "user", "content": "Say hi."}])
     audio = Audio.from_bytes(base64.b64decode(reply.choices[0].message.audio.data))
     row = lab.history.frame.iloc[-1]
-    assert (row["endpoint"], row["model"], row["voice"], row["status"]) == ("chat/completions", "gpt-audio-mini",
-                                                                           "alloy", 200)
+    assert (row["endpoint"], row["model"], row["voice"], row["status"]) == (
+        "chat/completions",
+        "gpt-audio-mini",
+        "alloy",
+        200,
+    )
     u = reply.usage
     assert row["text_in"] + row["audio_in"] == u.prompt_tokens
     assert row["text_out"] + row["audio_out"] == u.completion_tokens
@@ -137,7 +143,9 @@ def test_chat_rows_split_tokens_by_modality_and_measure_audio_out(lab):
 
 def test_async_client_calls_are_recorded(lab):
     async def go():
-        r = await lab.aclient.audio.speech.create(model="tts-1", voice="echo", input="Async.", response_format="mp3")
+        r = await lab.aclient.audio.speech.create(
+            model="tts-1", voice="echo", input="Async.", response_format="mp3"
+        )
         return r.content
 
     body = asyncio.run(go())
@@ -181,7 +189,9 @@ def test_concurrent_threads_each_get_their_own_row(lab):
 
 def test_summary_gives_p50_and_p90_by_model(lab):
     for text in ("One.", "Two words.", "Three words here."):
-        lab.client.audio.speech.create(model="tts-1", voice="alloy", input=text, response_format="pcm").content
+        lab.client.audio.speech.create(
+            model="tts-1", voice="alloy", input=text, response_format="pcm"
+        ).content
     lab.models()
     summary = lab.history.summary()
     tts = summary.loc["tts-1"]
@@ -198,7 +208,9 @@ def test_plot_draws_one_series_per_model(lab):
 
     matplotlib.use("Agg")
     lab.models()
-    lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Plot me.", response_format="pcm").content
+    lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Plot me.", response_format="pcm"
+    ).content
     ax = lab.history.plot()
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"(none)", "tts-1"}
 
@@ -258,13 +270,26 @@ def test_fake_key_never_reaches_history_reprs_cache_or_logs(tmp_path, clip_wav, 
     caplog.set_level(logging.DEBUG)
     lab = audiolab.connect(local.base_url, api_key=FAKE_KEY, cache="readwrite", cache_dir=tmp_path)
     lab.models()
-    lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Secret?", response_format="wav").content
+    lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Secret?", response_format="wav"
+    ).content
     lab.client.audio.transcriptions.create(model="whisper-1", file=("c.wav", clip_wav, "audio/wav"))
-    lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Secret?", response_format="wav").content
+    lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Secret?", response_format="wav"
+    ).content
     df = lab.history.frame
     assert len(df) == 4 and df["cache_hit"].sum() == 1
-    texts = [df.to_csv(), repr(df.to_dict("records")), repr(lab.history), lab.history._repr_html_(), repr(lab),
-             lab._repr_html_(), repr(lab.cache), caplog.text, str(lab.history.rows())]
+    texts = [
+        df.to_csv(),
+        repr(df.to_dict("records")),
+        repr(lab.history),
+        lab.history._repr_html_(),
+        repr(lab),
+        lab._repr_html_(),
+        repr(lab.cache),
+        caplog.text,
+        str(lab.history.rows()),
+    ]
     for text in texts:
         assert FAKE_KEY not in text and "FAKEKEY" not in text
     files = list(tmp_path.rglob("*"))

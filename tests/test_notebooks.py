@@ -31,7 +31,11 @@ def test_there_is_a_notebook_per_endpoint():
 def test_notebook_is_committed_clean(path):
     text = path.read_text()
     nb = json.loads(text)
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert dirty == [], f"{path.name}: cells {dirty} have outputs; strip them"
     assert not KEY_LIKE.search(text), f"{path.name} contains something shaped like an API key"
     first = nb["cells"][0]["source"] if nb["cells"] else ""
@@ -43,7 +47,10 @@ def test_notebook_is_committed_clean(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_headless_on_the_local_backend(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
-    env_backup = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "AUDIOLAB_BACKEND", "AUDIOLAB_HEADLESS", "MPLBACKEND")}
+    env_backup = {
+        k: os.environ.get(k)
+        for k in ("OPENAI_API_KEY", "AUDIOLAB_BACKEND", "AUDIOLAB_HEADLESS", "MPLBACKEND")
+    }
     os.environ.pop("OPENAI_API_KEY", None)
     os.environ.update(AUDIOLAB_BACKEND="local", AUDIOLAB_HEADLESS="1", MPLBACKEND="Agg")
     try:
@@ -69,5 +76,9 @@ def test_zz_notebook_times_are_printed(capsys):
         pytest.skip("no notebook was executed in this session")
     total = sum(TIMES.values())
     with capsys.disabled():
-        print("\nnotebook times: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMES.items()) + f"; total {total:.0f}s")
+        print(
+            "\nnotebook times: "
+            + ", ".join(f"{k} {v:.0f}s" for k, v in TIMES.items())
+            + f"; total {total:.0f}s"
+        )
     assert total < 8 * 60 * 1.5  # the goal is 8 min; the hard limit leaves room for a loaded CI box

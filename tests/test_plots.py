@@ -34,18 +34,38 @@ def frame() -> pd.DataFrame:
     ds = real_speech()
     rng = np.random.default_rng(0)
     rows = []
-    conds = [("clean", None, np.nan)] + [(f"{k}@{s}dB", k, s) for k in ("white", "babble") for s in (20, 10, 0)]
+    conds = [("clean", None, np.nan)] + [
+        (f"{k}@{s}dB", k, s) for k in ("white", "babble") for s in (20, 10, 0)
+    ]
     for model, base, lat in (("small", 0.02, 0.3), ("tiny", 0.12, 0.1)):
         for name, noise, snr in conds:
             p = base + (0 if np.isnan(snr) else (20 - snr) / 50)
             for u in ds:
                 hyp = " ".join(w if rng.random() > p else "zz" for w in u.text.split())
                 s = score(u.text, hyp, n_boot=0)
-                rows.append(dict(clip_id=u.id, model=model, condition=name, reference=u.text, hypothesis=hyp,
-                                 wer=s.wer, substitutions=s.substitutions, deletions=s.deletions,
-                                 insertions=s.insertions, hits=s.hits, ref_words=s.ref_words,
-                                 audio_seconds=u.audio.duration, latency_s=lat * (1 + rng.random()), cost_usd=0.0,
-                                 synthetic=False, error=None, speaker=u.speaker, noise=noise, snr_db=snr))
+                rows.append(
+                    dict(
+                        clip_id=u.id,
+                        model=model,
+                        condition=name,
+                        reference=u.text,
+                        hypothesis=hyp,
+                        wer=s.wer,
+                        substitutions=s.substitutions,
+                        deletions=s.deletions,
+                        insertions=s.insertions,
+                        hits=s.hits,
+                        ref_words=s.ref_words,
+                        audio_seconds=u.audio.duration,
+                        latency_s=lat * (1 + rng.random()),
+                        cost_usd=0.0,
+                        synthetic=False,
+                        error=None,
+                        speaker=u.speaker,
+                        noise=noise,
+                        snr_db=snr,
+                    )
+                )
     return pd.DataFrame(rows)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 import audiolab
 from audiolab.audio import Audio
-from audiolab.errors import InvalidRequest
 from audiolab.client.pricing import UNITS, PriceTable, load_prices
+from audiolab.errors import InvalidRequest
 from tests.conftest import speech_clip_path
 
 FIXTURE = """backend,model,unit,price_usd,source,date,note
@@ -95,9 +95,13 @@ def test_streamed_transcription_tokens_cost_by_modality(lab, clip_wav):
 
 @pytest.mark.engines
 def test_missing_price_is_unknown_not_zero_and_the_session_says_so(lab, clip_wav):
-    lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Known.", response_format="pcm").content
+    lab.client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Known.", response_format="pcm"
+    ).content
     lab.client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("c.wav", clip_wav, "audio/wav"))
-    lab.client.audio.speech.create(model="tts-1-hd", voice="alloy", input="No row.", response_format="pcm").content
+    lab.client.audio.speech.create(
+        model="tts-1-hd", voice="alloy", input="No row.", response_format="pcm"
+    ).content
     df = lab.history.frame
     assert math.isnan(df.iloc[1]["cost_usd"]) and df.iloc[1]["cost_basis"] == "unknown"
     assert math.isnan(df.iloc[2]["cost_usd"]), "a model with no row at all is unknown too"
@@ -114,7 +118,9 @@ def test_editing_lab_prices_reprices_the_whole_session(lab, clip_wav):
     assert math.isnan(lab.history.frame.iloc[-1]["cost_usd"])
     lab.prices = lab.prices.set("gpt-4o-transcribe", "minute_estimate", 0.006, backend="local")
     row = lab.history.frame.iloc[-1]
-    seconds = row["billed_seconds"] if row["billed_seconds"] == row["billed_seconds"] else row["input_audio_s"]
+    seconds = (
+        row["billed_seconds"] if row["billed_seconds"] == row["billed_seconds"] else row["input_audio_s"]
+    )
     assert row["cost_basis"] == "minute_estimate"
     assert row["cost_usd"] == pytest.approx(seconds / 60 * 0.006)
     lab.prices = lab.prices.frame.assign(price_usd=0.0)  # a DataFrame works too
@@ -125,7 +131,9 @@ def test_editing_lab_prices_reprices_the_whole_session(lab, clip_wav):
 def test_cache_hits_cost_nothing_but_keep_their_live_price(prices_csv, tmp_path):
     lab = audiolab.connect("local", prices=prices_csv, cache="readwrite", cache_dir=tmp_path / "c")
     for _ in range(2):
-        lab.client.audio.speech.create(model="tts-1", voice="alloy", input="Twice.", response_format="pcm").content
+        lab.client.audio.speech.create(
+            model="tts-1", voice="alloy", input="Twice.", response_format="pcm"
+        ).content
     miss, hit = lab.history.frame.to_dict("records")
     assert miss["cost_usd"] == pytest.approx(6 * 1000 / 1e6)
     assert (hit["cost_usd"], hit["cost_basis"]) == (0.0, "cache")
@@ -135,7 +143,9 @@ def test_cache_hits_cost_nothing_but_keep_their_live_price(prices_csv, tmp_path)
 @pytest.mark.engines
 def test_the_local_backend_is_free_with_the_bundled_table():
     lab = audiolab.connect("local")
-    lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="Free.", response_format="pcm").content
+    lab.client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="alloy", input="Free.", response_format="pcm"
+    ).content
     row = lab.history.frame.iloc[-1]
     assert (row["cost_usd"], row["cost_basis"]) == (0.0, "free")
 
@@ -154,7 +164,9 @@ def test_bundled_table_has_a_source_and_date_for_every_price():
 
 def test_snapshot_ids_use_their_base_model_price():
     table = load_prices()
-    base = table.cost(backend="openai", model="gpt-4o-mini-tts", quantities={"text_in": 1000, "audio_out": 2000})
+    base = table.cost(
+        backend="openai", model="gpt-4o-mini-tts", quantities={"text_in": 1000, "audio_out": 2000}
+    )
     snap = table.cost(backend="openai", model="gpt-4o-mini-tts-2025-12-15",
                       quantities={"text_in": 1000, "audio_out": 2000})
     by_unit = {p.unit: p.price_usd for p in table.lookup(backend="openai", model="gpt-4o-mini-tts")}

@@ -10,8 +10,8 @@ import pytest
 
 import audiolab
 from audiolab.audio import Audio
-from audiolab.errors import CacheMiss, InvalidRequest
 from audiolab.client.probe import FEATURES, ProbeReport
+from audiolab.errors import CacheMiss, InvalidRequest
 from tests.conftest import speech_clip_path
 
 VOICES = ("alloy", "coral", "echo")

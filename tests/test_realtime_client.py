@@ -90,9 +90,13 @@ def test_speech_to_speech_answers_with_audio_that_matches_its_transcript(lab, qu
     assert run.transcript.strip()
     assert wer(question.text, " ".join(run.input_transcripts)) <= 0.25
     # The answer's audio says what its transcript says.
-    heard = lab.client.audio.transcriptions.create(model="whisper-1", file=("a.wav", run.output.to_wav_bytes())).text
+    heard = lab.client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", run.output.to_wav_bytes())
+    ).text
     assert spoken_cer(run.transcript, heard) <= 0.35, (run.transcript, heard)
-    created, first_audio, done = _order(run, "response.created", "response.output_audio.delta", "response.done")
+    created, first_audio, done = _order(
+        run, "response.created", "response.output_audio.delta", "response.done"
+    )
     assert created <= first_audio <= done
     assert run.latency["speech_stopped_to_first_audio"] > 0
     assert seen.count("response.done") == 1 and seen[:2] == ["session.created", "session.updated"]
@@ -102,8 +106,16 @@ def test_barge_in_truncates_the_answer_at_what_was_played(lab, question):
     interruption = Audio.from_bytes(lab.client.audio.speech.create(
         model="gpt-4o-mini-tts", voice="echo", input="Wait, stop. Tell me a joke instead.",
         response_format="wav").content)
-    run = converse(lab, question, model="gpt-realtime-mini", voice="marin", interrupt=interruption,
-                   interrupt_after_s=0.3, instructions="Answer in three or four sentences.", max_output_tokens=40)
+    run = converse(
+        lab,
+        question,
+        model="gpt-realtime-mini",
+        voice="marin",
+        interrupt=interruption,
+        interrupt_after_s=0.3,
+        instructions="Answer in three or four sentences.",
+        max_output_tokens=40,
+    )
     truncates = run.timeline.of("conversation.item.truncate", direction="client")
     assert len(truncates) == 1
     played_ms = truncates[0].data["audio_end_ms"]
@@ -146,7 +158,9 @@ def test_live_transcription_streams_recorder_chunks_as_they_arrive(lab, best_of_
     samples = clip.samples.astype("<f4")
     rec._handle_custom_msg({"type": "start", "sr": clip.sr}, [])
     for seq, i in enumerate(range(0, len(samples), 12000)):  # 250 ms chunks, as the browser sends them
-        rec._handle_custom_msg({"type": "chunk", "seq": seq, "sr": clip.sr}, [memoryview(samples[i:i + 12000].tobytes())])
+        rec._handle_custom_msg(
+            {"type": "chunk", "seq": seq, "sr": clip.sr}, [memoryview(samples[i : i + 12000].tobytes())]
+        )
     rec._handle_custom_msg({"type": "stop"}, [])
     run = live.result(timeout=60)
     assert live.done

@@ -30,7 +30,7 @@ def _resolve(name: str, node: ast.ImportFrom | ast.Import, alias: ast.alias) -> 
     else:
         if node.level:
             base = name.split(".")
-            if not MODULES[name].name == "__init__.py":
+            if MODULES[name].name != "__init__.py":
                 base = base[:-1]
             base = base[: len(base) - node.level + 1]
             target = ".".join([*base, node.module] if node.module else base)

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -95,7 +96,9 @@ class ResponseCache:
 
     def __init__(self, directory: str | os.PathLike, *, mode: str = "readwrite"):
         if mode not in MODES:
-            raise InvalidRequest(f"Unknown cache mode {mode!r}; use one of {', '.join(MODES)}.", param="cache")
+            raise InvalidRequest(
+                f"Unknown cache mode {mode!r}; use one of {', '.join(MODES)}.", param="cache"
+            )
         self.directory = Path(directory).expanduser().resolve()
         self.mode = mode
 
@@ -184,7 +187,7 @@ class ResponseCache:
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "request": request,
-            "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "recorded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             **dict(meta or {}),
         }
         blob = _MAGIC + json.dumps(header, separators=(",", ":"), default=str).encode() + b"\n" + body
@@ -205,10 +208,8 @@ class ResponseCache:
                         raise
                     time.sleep(0.05 * (attempt + 1))
         except BaseException:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             raise
         return CachedResponse(key, int(status), kept, chunks, header)
 

@@ -25,9 +25,8 @@ from importlib import resources
 
 from audiolab.errors import CacheMiss, InvalidRequest, UnsupportedModel
 
-__all__ = ["catalog", "catalog_frame", "sdk_models", "pick_model", "check_model", "model_kind", "served_models",
-           "ModelShutdownWarning",
-           "KINDS", "DEFAULT_PREFERENCE"]
+__all__ = ["catalog", "catalog_frame", "sdk_models", "pick_model", "check_model", "model_kind",
+           "served_models", "ModelShutdownWarning", "KINDS", "DEFAULT_PREFERENCE"]
 
 KINDS = ("tts", "stt", "chat audio", "realtime", "chat")
 #: What :func:`pick_model` tries first, per kind (then anything else served and not shut down).
@@ -44,7 +43,10 @@ _SOURCES = {  # kind -> (file under openai/, the Literal's owner: a TypeAlias na
     "tts": ("types/audio/speech_model.py", "SpeechModel"),
     "stt": ("types/audio_model.py", "AudioModel"),
     "chat audio": ("types/shared/chat_model.py", "ChatModel"),
-    "realtime": ("types/realtime/realtime_session_create_request.py", ("RealtimeSessionCreateRequest", "model")),
+    "realtime": (
+        "types/realtime/realtime_session_create_request.py",
+        ("RealtimeSessionCreateRequest", "model"),
+    ),
 }
 _PARAMS = {  # kind -> (file, classes whose fields are the request params)
     "tts": ("types/audio/speech_create_params.py", ("SpeechCreateParams",)),
@@ -92,7 +94,8 @@ def _literal(rel: str, owner) -> tuple[list[str], str]:
     for i, node in enumerate(body):
         name = getattr(getattr(node, "target", None), "id", None)
         if isinstance(node, (ast.AnnAssign, ast.Assign)) and (
-                name == target or any(getattr(t, "id", None) == target for t in getattr(node, "targets", []))):
+            name == target or any(getattr(t, "id", None) == target for t in getattr(node, "targets", []))
+        ):
             annotation = node.value if isinstance(owner, str) else node.annotation
             doc = body[i + 1].value.value if i + 1 < len(body) and isinstance(body[i + 1], ast.Expr) \
                 and isinstance(getattr(body[i + 1], "value", None), ast.Constant) else ""
@@ -108,7 +111,8 @@ def _fields(rel: str, classes: Iterable[str]) -> dict[str, str]:
         for i, node in enumerate(cls.body):
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 nxt = cls.body[i + 1] if i + 1 < len(cls.body) else None
-                doc = nxt.value.value if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) else ""
+                documented = isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                doc = nxt.value.value if documented else ""
                 out.setdefault(node.target.id, doc if isinstance(doc, str) else "")
     return out
 
@@ -381,8 +385,9 @@ def check_model(lab_or_frame, model: str, *, today: _dt.date | None = None) -> d
     row = rows.iloc[0].to_dict()
     if row["past_shutdown"]:
         hint = f" Use {row['replacement']!r} instead." if row.get("replacement") else ""
-        when = (f"was shut down on {row['shutdown_date']} (announced in the openai SDK)" if row["shutdown_date"]
-                else "is retired: OpenAI no longer serves it")
+        when = "is retired: OpenAI no longer serves it"
+        if row["shutdown_date"]:
+            when = f"was shut down on {row['shutdown_date']} (announced in the openai SDK)"
         warnings.warn(f"{model!r} {when}.{hint}", ModelShutdownWarning, stacklevel=2)
     return row
 
@@ -423,8 +428,11 @@ def pick_model(lab_or_frame, kind: str, *, prefer: Iterable[str] | None = None,
             continue
         if row["past_shutdown"]:
             if prefer is not None and model in order:
-                warnings.warn(f"{model!r} was shut down on {row['shutdown_date']}; picking another {kind} model.",
-                              ModelShutdownWarning, stacklevel=2)
+                warnings.warn(
+                    f"{model!r} was shut down on {row['shutdown_date']}; picking another {kind} model.",
+                    ModelShutdownWarning,
+                    stacklevel=2,
+                )
             continue
         return model
     model = (order + rest)[0] if (order + rest)[0] in served else rest[0]

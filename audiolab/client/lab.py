@@ -149,7 +149,8 @@ class Lab:
 
     @property
     def prices(self):
-        """The :class:`audiolab.client.pricing.PriceTable` used for costs; assign a table, DataFrame or CSV path."""
+        """The price table for costs (:class:`~audiolab.client.pricing.PriceTable`); assign a table,
+        a DataFrame or the path of a CSV."""
         return self.history.prices
 
     @prices.setter
@@ -158,11 +159,11 @@ class Lab:
 
     @property
     def cost_so_far(self):
-        """The session's estimated spend (:class:`audiolab.client.history.SessionCost`), shown in notebooks."""
+        """The session's estimated spend, shown in notebooks (a :class:`~.history.SessionCost`)."""
         return self.history.cost_so_far()
 
     def catalog(self, **options):
-        """The backend's models joined with what the SDK knows; see :func:`audiolab.client.catalog.catalog`."""
+        """The backend's models joined with what the SDK knows (:func:`~.catalog.catalog`)."""
         from audiolab.client.catalog import catalog
 
         return catalog(self, **options)
@@ -175,7 +176,9 @@ class Lab:
 
     def __repr__(self) -> str:
         mode = f" cache={self.cache.mode}" if self.cache is not None else ""
-        return f"<audiolab.Lab backend={self.backend!r} base_url={self.base_url!r} key={self._key_source}{mode}>"
+        return (
+            f"<audiolab.Lab backend={self.backend!r} base_url={self.base_url!r} key={self._key_source}{mode}>"
+        )
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.is_local else "#0969da"
@@ -222,7 +225,9 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
     mode = (cache or env.get("AUDIOLAB_CACHE") or "off").strip().lower()
     response_cache = None
     if mode != "off":
-        response_cache = ResponseCache(cache_dir or env.get("AUDIOLAB_CACHE_DIR") or "audiolab-cache", mode=mode)
+        response_cache = ResponseCache(
+            cache_dir or env.get("AUDIOLAB_CACHE_DIR") or "audiolab-cache", mode=mode
+        )
     replay = response_cache is not None and response_cache.mode == "replay"
     if replay and choice == "local":
         # Replaying needs no server: the address is never dialled (.invalid never resolves).
@@ -256,7 +261,11 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
     """A sync SDK client and an async-client factory, every request through the instrumented transport."""
     import httpx2
 
-    from audiolab.client.transport import AsyncInstrumentedTransport, InstrumentedTransport, instrument_realtime
+    from audiolab.client.transport import (
+        AsyncInstrumentedTransport,
+        InstrumentedTransport,
+        instrument_realtime,
+    )
 
     base_path = httpx2.URL(base_url).path
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's defaults
@@ -269,8 +278,13 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
     def make_aclient():
         async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits), history=history,
                                              backend=backend, cache=cache, base_path=base_path)
-        aclient = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                                     http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout))
+        aclient = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout),
+        )
         return instrument_realtime(aclient, history=history, backend=backend, cache=cache)
 
     return client, make_aclient

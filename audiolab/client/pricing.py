@@ -184,7 +184,9 @@ class PriceTable:
         if unit not in UNITS:
             raise InvalidRequest(f"Unknown price unit {unit!r}; expected one of {', '.join(UNITS)}.",
                                  param="unit")
-        row = Price(backend, model, unit, _float(price_usd), source, date or _dt.date.today().isoformat(), note)
+        row = Price(
+            backend, model, unit, _float(price_usd), source, date or _dt.date.today().isoformat(), note
+        )
         kept = tuple(p for p in self.prices if (p.backend, p.model, p.unit) != (backend, model, unit))
         return replace(self, prices=kept + (row,))
 

@@ -74,7 +74,9 @@ class ProbeReport:
                             columns=["feature", "param", "model", "status", "detail"])
 
     def __repr__(self) -> str:
-        counts = {s: len(self.with_status(s)) for s in ("honoured", "ignored", "rejected", "error", "inconclusive")}
+        counts = {
+            s: len(self.with_status(s)) for s in ("honoured", "ignored", "rejected", "error", "inconclusive")
+        }
         return f"<ProbeReport {self.backend}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + ">"
 
     def _repr_html_(self) -> str:
@@ -134,7 +136,9 @@ class _Prober:
         except Exception as exc:  # noqa: BLE001 - any failure is a finding
             return self.add("instructions", "instructions", self.tts, *_failure(exc))
         if slow == control:
-            return self.add("instructions", "instructions", self.tts, "ignored", "audio identical with and without")
+            return self.add(
+                "instructions", "instructions", self.tts, "ignored", "audio identical with and without"
+            )
         d0, d1 = Audio.from_bytes(control).duration, Audio.from_bytes(slow).duration
         again = self.speech()
         if again == control:
@@ -142,8 +146,13 @@ class _Prober:
                             f"audio changed ({d0:.2f} s -> {d1:.2f} s); the backend is deterministic")
         ratio = d1 / max(d0, Audio.from_bytes(again).duration, 1e-6)
         status = "honoured" if ratio > 1.15 else "inconclusive"
-        self.add("instructions", "instructions", self.tts, status,
-                 f"'speak slowly' made the audio {ratio:.2f}x as long; outputs vary between identical requests")
+        self.add(
+            "instructions",
+            "instructions",
+            self.tts,
+            status,
+            f"'speak slowly' made the audio {ratio:.2f}x as long; outputs vary between identical requests",
+        )
 
     def timestamps(self):
         try:
@@ -156,18 +165,33 @@ class _Prober:
             self.add("timestamps", "timestamp_granularities=word", self.stt, "honoured",
                      f"{len(words)} words with start/end times")
         else:
-            self.add("timestamps", "timestamp_granularities=word", self.stt, "ignored", "no words[] in verbose_json")
+            self.add(
+                "timestamps",
+                "timestamp_granularities=word",
+                self.stt,
+                "ignored",
+                "no words[] in verbose_json",
+            )
 
     def streaming(self):
         try:
             with self.client.audio.speech.with_streaming_response.create(
-                    model=self.tts, voice=self.voice, input=_TEXT, stream_format="sse", extra_headers=_BYPASS) as r:
+                model=self.tts, voice=self.voice, input=_TEXT, stream_format="sse", extra_headers=_BYPASS
+            ) as r:
                 ctype, body = r.headers.get("content-type", ""), r.read()
             deltas = body.count(b"speech.audio.delta")
             if "text/event-stream" in ctype and deltas:
-                self.add("streaming", "stream_format=sse", self.tts, "honoured", f"{deltas} speech.audio.delta events")
+                self.add(
+                    "streaming",
+                    "stream_format=sse",
+                    self.tts,
+                    "honoured",
+                    f"{deltas} speech.audio.delta events",
+                )
             else:
-                self.add("streaming", "stream_format=sse", self.tts, "ignored", f"got {ctype or 'no content type'}")
+                self.add(
+                    "streaming", "stream_format=sse", self.tts, "ignored", f"got {ctype or 'no content type'}"
+                )
         except Exception as exc:  # noqa: BLE001
             self.add("streaming", "stream_format=sse", self.tts, *_failure(exc))
         try:
@@ -214,10 +238,7 @@ class _Prober:
                 from audiolab.audio import Audio
 
                 wav_s = Audio.from_bytes(data).duration
-            if fmt == "pcm":
-                ok = _looks_like_pcm(data, got, wav_s)
-            else:
-                ok = got == _SNIFFED[fmt]
+            ok = _looks_like_pcm(data, got, wav_s) if fmt == "pcm" else got == _SNIFFED[fmt]
             self.add("formats", f"response_format={fmt}", self.tts, "honoured" if ok else "ignored",
                      f"{len(data)} bytes of {got or 'raw/unknown'}" if fmt != "pcm" or not ok
                      else f"{len(data)} bytes of raw pcm ({len(data) / 48_000:.2f} s at 24 kHz)")

@@ -15,7 +15,8 @@ Realtime sessions go over a WebSocket, not HTTP: :func:`instrument_realtime` wra
 
 Example:
     >>> import httpx2                                                     # doctest: +SKIP
-    >>> t = InstrumentedTransport(httpx2.HTTPTransport(), history=History(), backend="local")  # doctest: +SKIP
+    >>> t = InstrumentedTransport(httpx2.HTTPTransport(), history=History(),
+    ...                           backend="local")                          # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -199,7 +199,10 @@ def _recording(name: str) -> Audio:
 
 
 def references():
-    """The reference table behind :func:`real_speech` (pandas): id, source, start_s, end_s, speaker, synthetic, text."""
+    """The reference table behind :func:`real_speech` (pandas).
+
+    Columns: id, source, start_s, end_s, speaker, synthetic, text.
+    """
     import pandas as pd
 
     return pd.read_csv(DATA_DIR / "references.csv", keep_default_na=False)
@@ -236,7 +239,9 @@ def real_speech(*, include_synthetic: bool = False, sr: int | None = None) -> Da
             start, end = float(row["start_s"]), float(row["end_s"])
             span = f"moonshine_voice/assets/{row['source']}[{start:.2f}-{end:.2f}]"
             meta = {"recording": row["source"], "start_s": start, "end_s": end, "synthetic": synthetic}
-            clip = _recording(row["source"]).slice(start, end).replace(source=span, text=row["text"], meta=meta)
+            clip = (
+                _recording(row["source"]).slice(start, end).replace(source=span, text=row["text"], meta=meta)
+            )
             if sr is not None:
                 clip = clip.resample(sr)
             out.append(Utterance(id=row["id"], audio=clip, text=row["text"], speaker=row["speaker"] or None,

@@ -192,8 +192,8 @@ def score(refs: str | Sequence[str], hyps: str | Sequence[str | None], *, langua
     counts = [_counts(a) for a in words.alignments]
     errs = np.array([s + d + i for s, d, i, _ in counts])
     nref = np.array([len(x) for x in words.references])
-    S, D, I, H = (int(sum(c[k] for c in counts)) for k in range(4))
-    N = int(nref.sum())
+    subs, dels, ins, hits = (int(sum(c[k] for c in counts)) for k in range(4))
+    n_ref = int(nref.sum())
     if with_cer:
         chars = jiwer.process_characters(r, h)
         cer_value = _ratio(chars.substitutions + chars.deletions + chars.insertions,
@@ -201,8 +201,8 @@ def score(refs: str | Sequence[str], hyps: str | Sequence[str | None], *, langua
     else:
         cer_value = float("nan")
     return Score(
-        wer=_ratio(S + D + I, N), cer=cer_value, substitutions=S, deletions=D, insertions=I,
-        hits=H, ref_words=N, n=len(r),
+        wer=_ratio(subs + dels + ins, n_ref), cer=cer_value, substitutions=subs, deletions=dels,
+        insertions=ins, hits=hits, ref_words=n_ref, n=len(r),
         ci=bootstrap_ci(errs, nref, groups=groups, n_boot=n_boot, seed=seed),
         references=tuple(r), hypotheses=tuple(h), utterance_errors=tuple(int(e) for e in errs),
         utterance_ref_words=tuple(int(x) for x in nref), utterance_counts=tuple(counts),
@@ -250,7 +250,8 @@ def word_diff(ref: str, hyp: str, *, language: str = "en", normalize_text: bool 
 
     Example:
         >>> [(o.op, o.ref, o.hyp) for o in word_diff("the cat sat", "the bat sat down")]
-        [('equal', 'the', 'the'), ('substitute', 'cat', 'bat'), ('equal', 'sat', 'sat'), ('insert', None, 'down')]
+        [('equal', 'the', 'the'), ('substitute', 'cat', 'bat'), ('equal', 'sat', 'sat'),
+         ('insert', None, 'down')]
     """
     import jiwer
 
@@ -337,8 +338,10 @@ class Comparison:
         return 1.0 - self.p_improvement
 
     def __str__(self) -> str:
-        return (f"WER {self.wer_a:.1%} -> {self.wer_b:.1%} (delta {self.delta:+.1%}, 95% CI "
-                f"[{self.delta_ci[0]:+.1%}, {self.delta_ci[1]:+.1%}]); P(B better) = {self.p_improvement:.2f}")
+        return (
+            f"WER {self.wer_a:.1%} -> {self.wer_b:.1%} (delta {self.delta:+.1%}, 95% CI "
+            f"[{self.delta_ci[0]:+.1%}, {self.delta_ci[1]:+.1%}]); P(B better) = {self.p_improvement:.2f}"
+        )
 
 
 def compare_scores(score_a: Score, score_b: Score, *, n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
@@ -417,6 +420,8 @@ def summarize(df, *, by: Sequence[str] = ("model", "condition"), n_boot: int = N
             row["latency_p50"] = float(np.nanpercentile(lat, 50))
             row["latency_p90"] = float(np.nanpercentile(lat, 90))
         if "cost_usd" in g:
-            row["cost_usd"] = float(g["cost_usd"].sum(min_count=1)) if g["cost_usd"].notna().any() else float("nan")
+            row["cost_usd"] = (
+                float(g["cost_usd"].sum(min_count=1)) if g["cost_usd"].notna().any() else float("nan")
+            )
         rows.append(row)
     return pd.DataFrame(rows)

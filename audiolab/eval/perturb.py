@@ -114,7 +114,9 @@ def make_noise(n: int, *, kind: str = "white", sr: int = 16_000, seed: int = 0,
         return _pink(n, rng)
     if kind == "babble":
         return _babble(n, sr, rng, babble_sources)
-    raise InvalidRequest(f"Unknown noise kind {kind!r}; choose one of {', '.join(NOISE_KINDS)}.", param="kind")
+    raise InvalidRequest(
+        f"Unknown noise kind {kind!r}; choose one of {', '.join(NOISE_KINDS)}.", param="kind"
+    )
 
 
 def add_noise(audio: Audio, *, snr_db: float | None, kind: str = "white", seed: int = 0,
@@ -145,11 +147,15 @@ def add_noise(audio: Audio, *, snr_db: float | None, kind: str = "white", seed: 
     px = _power(x)
     if px == 0.0:
         raise InvalidRequest("Cannot set an SNR on a silent clip (signal power is 0).", param="audio")
-    cols = [make_noise(audio.num_samples, kind=kind, sr=audio.sr, seed=seed + c, babble_sources=babble_sources)
-            for c in range(audio.channels)]
+    cols = [
+        make_noise(audio.num_samples, kind=kind, sr=audio.sr, seed=seed + c, babble_sources=babble_sources)
+        for c in range(audio.channels)
+    ]
     n = cols[0] if audio.channels == 1 else np.stack(cols, axis=1)
     a = np.sqrt(px / (_power(n) * 10.0 ** (snr_db / 10.0)))
-    return audio.replace(samples=(x + a * n).astype(np.float32)).with_meta(noise=kind, snr_db=snr_db, noise_seed=seed)
+    return audio.replace(samples=(x + a * n).astype(np.float32)).with_meta(
+        noise=kind, snr_db=snr_db, noise_seed=seed
+    )
 
 
 def measure_snr(clean: Audio, noisy: Audio) -> float:
@@ -190,7 +196,9 @@ def change_speed(audio: Audio, factor: float, *, mode: str = "resample") -> Audi
         y = librosa.effects.time_stretch(np.ascontiguousarray(x.T), rate=factor).T
     else:
         raise InvalidRequest(f"mode must be 'resample' or 'tempo', got {mode!r}.", param="mode")
-    return audio.replace(samples=np.ascontiguousarray(y, dtype=np.float32)).with_meta(speed=factor, speed_mode=mode)
+    return audio.replace(samples=np.ascontiguousarray(y, dtype=np.float32)).with_meta(
+        speed=factor, speed_mode=mode
+    )
 
 
 def _mulaw_wav(clip: Audio) -> bytes:

@@ -116,7 +116,9 @@ class _DiskCache:
         _MEMORY[rec["key"]] = rec
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}  # NaN -> null
+            clean = {
+                k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()
+            }  # NaN -> null
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(("\n" if self._torn else "") + json.dumps(clean) + "\n")
             self._torn = False
@@ -202,7 +204,7 @@ async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models:
                             model=model, file=("clip.wav", wav, "audio/wav"), **api_kw)
                     except Exception as exc:  # noqa: BLE001 - classified below
                         if attempt < retries and _retryable(exc):
-                            wait = _retry_after(exc) or backoff_s * 2 ** attempt * (1 + 0.25 * random.random())
+                            wait = _retry_after(exc) or backoff_s * 2**attempt * (1 + 0.25 * random.random())
                             await asyncio.sleep(wait)
                             continue
                         raise
@@ -263,8 +265,14 @@ def _score_rows(rows: list[dict], language: str | None) -> None:
     s = score([r["reference"] for r in ok], [r["hypothesis"] for r in ok], language=language or "en",
               n_boot=0, with_cer=False)
     for r, (sub, dele, ins, hits), n in zip(ok, s.utterance_counts, s.utterance_ref_words):
-        r.update(wer=(sub + dele + ins) / n if n else np.nan, substitutions=sub, deletions=dele, insertions=ins,
-                 hits=hits, ref_words=n)
+        r.update(
+            wer=(sub + dele + ins) / n if n else np.nan,
+            substitutions=sub,
+            deletions=dele,
+            insertions=ins,
+            hits=hits,
+            ref_words=n,
+        )
 
 
 def evaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models: Sequence[str],

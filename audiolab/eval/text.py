@@ -18,7 +18,7 @@ import re
 __all__ = ["normalize", "as_spoken"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _normalizer(english: bool):
     if english:
         from whisper_normalizer.english import EnglishTextNormalizer
@@ -30,7 +30,9 @@ def _normalizer(english: bool):
 
 
 def _is_english(language: str | None) -> bool:
-    return (language or "en").lower() in ("en", "eng", "english") or (language or "").lower().startswith("en-")
+    return (language or "en").lower() in ("en", "eng", "english") or (language or "").lower().startswith(
+        "en-"
+    )
 
 
 def normalize(text: str | None, *, language: str = "en") -> str:

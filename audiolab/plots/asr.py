@@ -36,9 +36,21 @@ def _summary(data, by: Sequence[str]):
     from audiolab.eval.metrics import summarize
 
     if isinstance(data, Mapping):
-        return pd.DataFrame([{by[0]: name, "wer": s.wer, "ci_low": s.ci[0], "ci_high": s.ci[1],
-                              "substitutions": s.substitutions, "deletions": s.deletions,
-                              "insertions": s.insertions, "ref_words": s.ref_words} for name, s in data.items()])
+        return pd.DataFrame(
+            [
+                {
+                    by[0]: name,
+                    "wer": s.wer,
+                    "ci_low": s.ci[0],
+                    "ci_high": s.ci[1],
+                    "substitutions": s.substitutions,
+                    "deletions": s.deletions,
+                    "insertions": s.insertions,
+                    "ref_words": s.ref_words,
+                }
+                for name, s in data.items()
+            ]
+        )
     if "clip_id" in data.columns:
         by = [b for b in by if b in data.columns]
         return summarize(data, by=by)
@@ -90,7 +102,9 @@ def plot_sdi(df_or_scores, *, ax=None):
         rate = np.divide(s[col].to_numpy(float), n, out=np.zeros(len(s)), where=n > 0)
         ax.bar(range(len(s)), rate, 0.6, bottom=bottom, label=name, color=_COLORS[k])
         bottom += rate
-    ax.set_xticks(range(len(s)), labels, rotation=30 if len(s) > 4 else 0, ha="right" if len(s) > 4 else "center")
+    ax.set_xticks(
+        range(len(s)), labels, rotation=30 if len(s) > 4 else 0, ha="right" if len(s) > 4 else "center"
+    )
     ax.set_ylabel("errors / reference words")
     ax.yaxis.set_major_formatter(_percent())
     ax.legend(frameon=False, fontsize=8)
@@ -139,9 +153,17 @@ def plot_wer_vs_rtfx(df, *, ax=None):
     fig, ax = _new(ax=ax, figsize=(5.5, 3.6))
     s = summarize(df, by=["model"])
     for i, r in s.iterrows():
-        ax.errorbar(r["rtfx"], r["wer"], yerr=[[max(r["wer"] - r["ci_low"], 0)], [max(r["ci_high"] - r["wer"], 0)]],
-                    fmt="o", color=_COLORS[i % len(_COLORS)], capsize=3)
-        ax.annotate(str(r["model"]), (r["rtfx"], r["wer"]), xytext=(5, 5), textcoords="offset points", fontsize=8)
+        ax.errorbar(
+            r["rtfx"],
+            r["wer"],
+            yerr=[[max(r["wer"] - r["ci_low"], 0)], [max(r["ci_high"] - r["wer"], 0)]],
+            fmt="o",
+            color=_COLORS[i % len(_COLORS)],
+            capsize=3,
+        )
+        ax.annotate(
+            str(r["model"]), (r["rtfx"], r["wer"]), xytext=(5, 5), textcoords="offset points", fontsize=8
+        )
     from matplotlib.ticker import FuncFormatter
 
     ax.set_xscale("log")
@@ -159,7 +181,7 @@ def plot_utterance_strip(df, *, ax=None, by: str = "model"):
     fig, ax = _new(ax=ax, figsize=(max(4.0, 1.2 * df[by].nunique() + 2), 3.6))
     rng = np.random.default_rng(0)
     ok = df[df["error"].isna()] if "error" in df else df
-    for i, (name, g) in enumerate(ok.groupby(by, sort=False)):
+    for i, (_, g) in enumerate(ok.groupby(by, sort=False)):
         w = g["wer"].to_numpy(float)
         ax.scatter(i + rng.uniform(-0.18, 0.18, len(w)), w, s=14, alpha=0.7, color=_COLORS[i % len(_COLORS)])
         corpus = (g["substitutions"] + g["deletions"] + g["insertions"]).sum() / max(g["ref_words"].sum(), 1)
@@ -202,8 +224,10 @@ def plot_alignment(ref, hyp=None, *, ax=None, n: int = 5, language: str = "en"):
 
     if hasattr(ref, "columns"):
         worst = ref[ref["hypothesis"].notna()].sort_values("wer", ascending=False).head(n)
-        pairs = [(f"{r['clip_id']} · {r.get('model', '')} · WER {r['wer']:.0%}", r["reference"], r["hypothesis"])
-                 for _, r in worst.iterrows()]
+        pairs = [
+            (f"{r['clip_id']} · {r.get('model', '')} · WER {r['wer']:.0%}", r["reference"], r["hypothesis"])
+            for _, r in worst.iterrows()
+        ]
     else:
         pairs = [("", ref, hyp or "")]
     rows = [(title, word_diff(r, h, language=language)) for title, r, h in pairs]

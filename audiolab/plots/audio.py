@@ -97,7 +97,7 @@ def plot_timeline(audio, *, words=None, segments=None, events=None, ax=None):
             if row < 1 and len(label) > 40:
                 label = label[:38] + "…"
             lane.text((s + e) / 2, row, label, ha="center", va="center", fontsize=7, clip_on=True)
-    for k, (t, label) in enumerate(events or []):
+    for t, label in events or []:
         for a in (wave, lane):
             a.axvline(float(t), color=_COLORS[3], linewidth=1, linestyle="--")
         wave.annotate(str(label), (float(t), 1.0), xycoords=("data", "axes fraction"), rotation=90,

@@ -55,12 +55,16 @@ def plot_events(run: RealtimeRun, *, ax=None):
         ts = [e.t for e in run.timeline.of(etype)]
         colour = "tab:red" if etype in ("error", "conversation.item.truncate") else f"C{i % 10}"
         ax_ev.scatter(ts, [i] * len(ts), marker="|", s=200, color=colour)
-    for e in run.timeline.of("input_audio_buffer.speech_started") + run.timeline.of("input_audio_buffer.speech_stopped"):
+    for e in run.timeline.of("input_audio_buffer.speech_started") + run.timeline.of(
+        "input_audio_buffer.speech_stopped"
+    ):
         if e.audio_ms is not None:
             ax_wave.axvline(e.audio_ms / 1000, color="tab:green", ls="--", lw=0.8)
     ax_ev.set_yticks(range(len(rows)))
-    ax_ev.set_yticklabels([r.replace("input_audio_buffer.", "").replace("conversation.item.", "item.") for r in rows],
-                          fontsize=7)
+    ax_ev.set_yticklabels(
+        [r.replace("input_audio_buffer.", "").replace("conversation.item.", "item.") for r in rows],
+        fontsize=7,
+    )
     ax_ev.set_xlabel("session time (s) since the first audio chunk")
     ax_ev.invert_yaxis()
     ax_ev.grid(axis="x", alpha=0.3)

@@ -131,7 +131,9 @@ def plot_voice_features(features, *, ax=None, kind: str = "parallel"):
     else:
         fig, ax = _new(ax=ax, figsize=(max(5.0, 1.3 * len(cols)), 3.6))
         for i, (name, row) in enumerate(scaled.iterrows()):
-            ax.plot(range(len(cols)), row.to_numpy(float), "-o", color=_COLORS[i % len(_COLORS)], label=str(name))
+            ax.plot(
+                range(len(cols)), row.to_numpy(float), "-o", color=_COLORS[i % len(_COLORS)], label=str(name)
+            )
         ax.set_xticks(range(len(cols)), [f"{c}\n{lo[c]:.3g}–{hi[c]:.3g}" for c in cols], fontsize=7)
         ax.set_yticks([0, 1], ["min", "max"])
         for k in range(len(cols)):

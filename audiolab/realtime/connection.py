@@ -2,12 +2,14 @@
 
 A receiver thread records every server event (with its time) while the caller's thread sends
 audio, paced like a microphone. Nothing here is public: use
-:func:`~audiolab.realtime.conversation.transcribe_realtime` and :func:`~audiolab.realtime.conversation.converse`.
+:func:`~audiolab.realtime.conversation.transcribe_realtime` and
+:func:`~audiolab.realtime.conversation.converse`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -57,8 +59,9 @@ def chunks_of(audio: Audio | Iterable[Audio], chunk_ms: int) -> tuple[Iterable[A
         parts = [Audio.from_array(samples[i:i + step], SAMPLE_RATE) for i in range(0, len(samples), step)]
         return parts, True
     if isinstance(audio, (str, bytes)) or not isinstance(audio, Iterable):
-        raise InvalidRequest("audio must be an Audio or an iterable of Audio chunks (e.g. from the Recorder).",
-                             param="audio")
+        raise InvalidRequest(
+            "audio must be an Audio or an iterable of Audio chunks (e.g. from the Recorder).", param="audio"
+        )
     return audio, False
 
 
@@ -87,7 +90,9 @@ class RealtimeConnection:
         self.receiver = threading.Thread(target=self._receive, name="audiolab-realtime-recv", daemon=True)
         self.receiver.start()
         self.send({"type": "session.update", "session": session})
-        self.wait_for(lambda: any(e["type"] in ("session.updated", "error") for e in self.raw), "session.updated")
+        self.wait_for(
+            lambda: any(e["type"] in ("session.updated", "error") for e in self.raw), "session.updated"
+        )
         errors = [e for e in self.raw if e["type"] == "error"]
         if errors:
             self.close()
@@ -107,9 +112,15 @@ class RealtimeConnection:
         if response_id is None and isinstance(event.get("response"), dict):
             response_id = event["response"].get("id")
         item = TimedEvent(
-            t=self.now(), type=str(event.get("type")), direction=direction, item_id=item_id, response_id=response_id,
+            t=self.now(),
+            type=str(event.get("type")),
+            direction=direction,
+            item_id=item_id,
+            response_id=response_id,
             audio_ms=event.get("audio_start_ms", event.get("audio_end_ms")),
-            text=_text_of(event), audio_bytes=nbytes, data=MappingProxyType(data),
+            text=_text_of(event),
+            audio_bytes=nbytes,
+            data=MappingProxyType(data),
         )
         with self.cond:
             self.events.append(item)
@@ -183,7 +194,9 @@ class RealtimeConnection:
         with self.cond:
             while not predicate():
                 if self.closed:
-                    raise BackendError(f"The realtime connection closed while waiting for {what}: {self.error}")
+                    raise BackendError(
+                        f"The realtime connection closed while waiting for {what}: {self.error}"
+                    )
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     raise BackendError(f"No {what} from the realtime backend within {self.timeout:.0f} s.")
@@ -195,10 +208,8 @@ class RealtimeConnection:
     def close(self) -> None:
         with self.cond:
             self.closed = True
-        try:
+        with contextlib.suppress(Exception):  # already closed by the server
             self.conn.close()
-        except Exception:  # already closed by the server
-            pass
         self.receiver.join(timeout=5)
 
     def input_audio(self) -> Audio:

@@ -106,8 +106,16 @@ def transcribe_realtime(lab, audio: Audio | Iterable[Audio], *, model: str, lang
     if prompt:
         transcription["prompt"] = prompt
     td = turn_detection_of(turn_detection)
-    session = {"type": "transcription", "audio": {"input": {
-        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE}, "transcription": transcription, "turn_detection": td}}}
+    session = {
+        "type": "transcription",
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+                "transcription": transcription,
+                "turn_detection": td,
+            }
+        },
+    }
     s = RealtimeConnection(lab, kind="transcription", model=model, session=session, timeout=timeout,
                  handlers=[on_event] if on_event is not None else [])
     try:
@@ -205,7 +213,9 @@ class LiveTranscription:
         import html
 
         state = "finished" if self.done else "listening: record, speak, then stop"
-        lines = "".join(f"<li>{html.escape(t)}</li>" for t in self.transcripts) or "<li><i>(nothing yet)</i></li>"
+        lines = (
+            "".join(f"<li>{html.escape(t)}</li>" for t in self.transcripts) or "<li><i>(nothing yet)</i></li>"
+        )
         return f"<div><b>Live transcription</b> ({state})<ul>{lines}</ul></div>"
 
 
@@ -223,14 +233,25 @@ class _Playback:
         etype = event.get("type")
         if etype == AUDIO_DELTA:
             if event.get("item_id") != self.item_id:
-                self.item_id, self.start, self.received_ms, self.stopped = event.get("item_id"), self.s.now(), 0.0, False
+                self.item_id, self.start, self.received_ms, self.stopped = (
+                    event.get("item_id"),
+                    self.s.now(),
+                    0.0,
+                    False,
+                )
             self.received_ms += len(event.get("delta", "")) * 3 / 4 / 2 / SAMPLE_RATE * 1000
         elif etype == SPEECH_STARTED and self.item_id and not self.stopped:
             played = (self.s.now() - (self.start or 0.0)) * 1000
             if played < self.received_ms:  # the user talks over audio still playing: barge-in
                 self.stopped = True
-                self.s.send({"type": "conversation.item.truncate", "item_id": self.item_id, "content_index": 0,
-                             "audio_end_ms": int(played)})
+                self.s.send(
+                    {
+                        "type": "conversation.item.truncate",
+                        "item_id": self.item_id,
+                        "content_index": 0,
+                        "audio_end_ms": int(played),
+                    }
+                )
 
 
 def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | None = None,
@@ -271,8 +292,10 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
     """
     td = turn_detection_of(turn_detection, create_response=True)
     if interrupt is not None and (td is None or pace <= 0):
-        raise InvalidRequest("Barge-in needs turn detection (server_vad or semantic_vad) and real-time pacing "
-                             "(pace > 0).", param="interrupt")
+        raise InvalidRequest(
+            "Barge-in needs turn detection (server_vad or semantic_vad) and real-time pacing (pace > 0).",
+            param="interrupt",
+        )
     session: dict[str, Any] = {"type": "realtime", "output_modalities": list(output_modalities),
                                "audio": {"input": {"format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
                                                    "turn_detection": td},
@@ -340,20 +363,31 @@ def _speech_run(s: RealtimeConnection, model: str) -> RealtimeRun:
         deltas = [e for e in s.raw if e["type"] == AUDIO_DELTA and e.get("response_id") == rid]
         pcm = b"".join(base64.b64decode(e.get("delta", "")) for e in deltas)
         clip = Audio.from_bytes(pcm, "pcm", sr=SAMPLE_RATE) if pcm else None
-        said = "".join(e.get("delta", "") for e in s.raw
-                       if e["type"] == "response.output_audio_transcript.delta" and e.get("response_id") == rid)
+        said = "".join(
+            e.get("delta", "")
+            for e in s.raw
+            if e["type"] == "response.output_audio_transcript.delta" and e.get("response_id") == rid
+        )
         if not said:
             said = "".join(e.get("delta", "") for e in s.raw
                            if e["type"] == "response.output_text.delta" and e.get("response_id") == rid)
         times = [e.t for e in tl.events if e.response_id == rid and e.direction == "server"]
         audio_times = [e.t for e in tl.events if e.response_id == rid and e.type == AUDIO_DELTA]
-        responses.append(MappingProxyType({
-            "id": rid, "status": resp.get("status"),
-            "reason": (resp.get("status_details") or {}).get("reason"),
-            "transcript": said, "audio": clip, "usage": resp.get("usage"),
-            "t_created": min(times) if times else None, "t_first_audio": min(audio_times) if audio_times else None,
-            "t_done": max(times) if times else None,
-        }))
+        responses.append(
+            MappingProxyType(
+                {
+                    "id": rid,
+                    "status": resp.get("status"),
+                    "reason": (resp.get("status_details") or {}).get("reason"),
+                    "transcript": said,
+                    "audio": clip,
+                    "usage": resp.get("usage"),
+                    "t_created": min(times) if times else None,
+                    "t_first_audio": min(audio_times) if audio_times else None,
+                    "t_done": max(times) if times else None,
+                }
+            )
+        )
     clips = [r["audio"] for r in responses if r["audio"] is not None]
     output = Audio.concat(clips).replace(source="realtime output") if clips else None
     completed = [r for r in responses if r["status"] == "completed"] or responses

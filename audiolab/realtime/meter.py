@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import inspect
 import json
 import threading
@@ -100,7 +101,10 @@ class RealtimeMeter:
                 self._delta(ev, kind)
             elif kind == "response.done":
                 self._done(ev.get("response") or {})
-            elif kind.startswith("conversation.item.input_audio_transcription.") or kind == "input_audio_buffer.committed":
+            elif (
+                kind.startswith("conversation.item.input_audio_transcription.")
+                or kind == "input_audio_buffer.committed"
+            ):
                 self._transcription(ev, kind)
         except Exception:  # measuring must never break the session
             pass
@@ -108,20 +112,28 @@ class RealtimeMeter:
     def _session(self, session: Mapping) -> None:
         if isinstance(session.get("model"), str):
             self.model = session["model"]
-        out = ((session.get("audio") or {}).get("output") or {}) if isinstance(session.get("audio"), Mapping) else {}
+        out = (
+            ((session.get("audio") or {}).get("output") or {})
+            if isinstance(session.get("audio"), Mapping)
+            else {}
+        )
         voice = out.get("voice") or session.get("voice")
         if isinstance(voice, Mapping):
             voice = voice.get("id")
         if isinstance(voice, str):
             self.voice = voice
-        audio_in = (session.get("audio") or {}).get("input") if isinstance(session.get("audio"), Mapping) else None
+        audio_in = (
+            (session.get("audio") or {}).get("input") if isinstance(session.get("audio"), Mapping) else None
+        )
         transcription = (audio_in or {}).get("transcription") if isinstance(audio_in, Mapping) else None
         if isinstance(transcription, Mapping) and isinstance(transcription.get("model"), str):
             self.transcription_model = transcription["model"]
         in_fmt = (audio_in or {}).get("format") if isinstance(audio_in, Mapping) else None
         if isinstance(in_fmt, Mapping) and in_fmt.get("type") in _RATES:
             rate = in_fmt.get("rate")
-            self.input_bytes_per_s = int(rate) * 2 if in_fmt["type"] == "audio/pcm" and rate else _RATES[in_fmt["type"]]
+            self.input_bytes_per_s = (
+                int(rate) * 2 if in_fmt["type"] == "audio/pcm" and rate else _RATES[in_fmt["type"]]
+            )
         fmt = out.get("format") or session.get("output_audio_format")
         fmt_type = fmt.get("type") if isinstance(fmt, Mapping) else fmt
         if fmt_type in _RATES:
@@ -132,9 +144,15 @@ class RealtimeMeter:
         rid = response.get("id") or f"resp-{len(self._open)}"
         with self._lock:
             t0 = self._requested.pop(0) if self._requested else time.perf_counter()
-        row = self.history.record(backend=self.backend, endpoint="realtime", method="WS", model=self.model,
-                                  voice=self.voice, params={"output_modalities": response.get("output_modalities")},
-                                  stream=True)
+        row = self.history.record(
+            backend=self.backend,
+            endpoint="realtime",
+            method="WS",
+            model=self.model,
+            voice=self.voice,
+            params={"output_modalities": response.get("output_modalities")},
+            stream=True,
+        )
         with self._lock:
             self._open[rid] = {"t0": t0, "ttfb": None, "row": row, "audio_bytes": 0}
 
@@ -146,10 +164,8 @@ class RealtimeMeter:
             if state["ttfb"] is None:
                 state["ttfb"] = time.perf_counter() - state["t0"]
             if kind in AUDIO_DELTAS:
-                try:
+                with contextlib.suppress(binascii.Error, ValueError):  # a malformed delta counts as none
                     state["audio_bytes"] += len(base64.b64decode(ev.get("delta") or "", validate=False))
-                except (binascii.Error, ValueError):
-                    pass
 
     def _done(self, response: Mapping) -> None:
         with self._lock:
@@ -165,16 +181,21 @@ class RealtimeMeter:
         status = response.get("status")
         details = response.get("status_details")
         self.history.update(
-            state["row"], status=500 if status == "failed" else 200,
-            ttfb_s=state["ttfb"] if state["ttfb"] is not None else total, total_s=total,
-            output_audio_s=(state["audio_bytes"] / self.bytes_per_s) if state["audio_bytes"] else float("nan"),
+            state["row"],
+            status=500 if status == "failed" else 200,
+            ttfb_s=state["ttfb"] if state["ttfb"] is not None else total,
+            total_s=total,
+            output_audio_s=(state["audio_bytes"] / self.bytes_per_s)
+            if state["audio_bytes"]
+            else float("nan"),
             usage=dict(usage) if isinstance(usage, Mapping) else None,
             error=None if status in (None, "completed") else f"{status}: {details}"[:300],
-            **_tokens(usage))
+            **_tokens(usage),
+        )
 
 
     def _transcription(self, ev: Mapping, kind: str) -> None:
-        """Input audio transcription (transcription sessions, or ``input_audio_transcription``): a row per item."""
+        """Input audio transcription (transcription sessions, input_audio_transcription): one row per item."""
         item = ev.get("item_id")
         now = time.perf_counter()
         with self._lock:
@@ -194,10 +215,20 @@ class RealtimeMeter:
         usage = ev.get("usage")
         failed = kind.endswith(".failed")
         self.history.record(
-            backend=self.backend, endpoint="realtime/transcription", method="WS", model=self.transcription_model,
-            params={}, stream=True, status=500 if failed else 200, ttfb_s=state["ttfb"] if state["ttfb"] is not None
-            else now - state["t0"], total_s=now - state["t0"], input_audio_s=state["input_s"], usage=dict(usage) if isinstance(usage, Mapping) else None,
-            error=f"failed: {ev.get('error')}"[:300] if failed else None, **_tokens(usage))
+            backend=self.backend,
+            endpoint="realtime/transcription",
+            method="WS",
+            model=self.transcription_model,
+            params={},
+            stream=True,
+            status=500 if failed else 200,
+            ttfb_s=state["ttfb"] if state["ttfb"] is not None else now - state["t0"],
+            total_s=now - state["t0"],
+            input_audio_s=state["input_s"],
+            usage=dict(usage) if isinstance(usage, Mapping) else None,
+            error=f"failed: {ev.get('error')}"[:300] if failed else None,
+            **_tokens(usage),
+        )
 
 
 def _instrument(conn, meter: RealtimeMeter):

@@ -1,9 +1,10 @@
 """The event timeline of a Realtime session: what was sent and received, when, and a plot of it.
 
-:func:`audiolab.realtime.conversation.transcribe_realtime` and :func:`~audiolab.realtime.conversation.converse`
-return a :class:`RealtimeRun`; its :class:`Timeline` holds one :class:`TimedEvent` per WebSocket
-event, timed from the first audio chunk sent (``t = 0``). Paced in real time, ``t`` is also the
-position in the input clip, so :func:`audiolab.plots.plot_events` can draw the events under the waveform.
+:func:`audiolab.realtime.conversation.transcribe_realtime` and
+:func:`~audiolab.realtime.conversation.converse` return a :class:`RealtimeRun`; its
+:class:`Timeline` holds one :class:`TimedEvent` per WebSocket event, timed from the first audio
+chunk sent (``t = 0``). Paced in real time, ``t`` is also the position in the input clip, so
+:func:`audiolab.plots.plot_events` can draw the events under the waveform.
 
 Example:
     >>> from audiolab.realtime.timeline import Timeline, TimedEvent
@@ -102,9 +103,18 @@ class Timeline:
         import pandas as pd
 
         rows = [
-            {"t": e.t, "direction": e.direction, "type": e.type, "item_id": e.item_id,
-             "response_id": e.response_id, "audio_ms": e.audio_ms, "text": e.text, "audio_bytes": e.audio_bytes}
-            for e in self.events if e.type != "input_audio_buffer.append"
+            {
+                "t": e.t,
+                "direction": e.direction,
+                "type": e.type,
+                "item_id": e.item_id,
+                "response_id": e.response_id,
+                "audio_ms": e.audio_ms,
+                "text": e.text,
+                "audio_bytes": e.audio_bytes,
+            }
+            for e in self.events
+            if e.type != "input_audio_buffer.append"
         ]
         return pd.DataFrame(rows, columns=["t", "direction", "type", "item_id", "response_id", "audio_ms",
                                            "text", "audio_bytes"])
@@ -146,5 +156,7 @@ class RealtimeRun:
 
     def _repr_html_(self) -> str:
         lat = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.latency.items())
-        return (f"<div><b>Realtime {html.escape(self.kind)} session</b> ({html.escape(str(self.model))}): "
-                f"{len(self.timeline)} events; {html.escape(lat)}<br><i>{html.escape(self.transcript)}</i></div>")
+        return (
+            f"<div><b>Realtime {html.escape(self.kind)} session</b> ({html.escape(str(self.model))}): "
+            f"{len(self.timeline)} events; {html.escape(lat)}<br><i>{html.escape(self.transcript)}</i></div>"
+        )

@@ -53,7 +53,9 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     return box["value"]
 
 
-def run_in_thread(make: Callable[[], Awaitable[Any]], *, on_error: Callable[[BaseException], None]) -> threading.Thread:
+def run_in_thread(
+    make: Callable[[], Awaitable[Any]], *, on_error: Callable[[BaseException], None]
+) -> threading.Thread:
     """Start ``make()`` on its own loop in a daemon thread and return at once (for button clicks)."""
 
     def target():

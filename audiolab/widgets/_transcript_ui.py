@@ -41,7 +41,9 @@ class TranscriptLabUI:
             self.errors.value = error_box(f"Could not list models: {describe_error(exc)}")
         models += [m for m in tl.models if m not in models]
         self.models = w.SelectMultiple(options=models, value=tuple(tl.models), rows=6, description="Models")
-        self.prompts = w.Textarea(placeholder="prompts, one per line (blank: none)", layout=w.Layout(height="6em"))
+        self.prompts = w.Textarea(
+            placeholder="prompts, one per line (blank: none)", layout=w.Layout(height="6em")
+        )
         self.languages = w.Text(placeholder="e.g. en, fr (blank: auto)", description="Languages")
         self.temperatures = w.Text(placeholder="e.g. 0, 0.4 (blank: default)", description="Temperatures")
         self.stream = w.Checkbox(value=tl.stream, description="stream (text.delta)")
@@ -53,7 +55,9 @@ class TranscriptLabUI:
         self.table = w.HTML()
         self.go.on_click(self._on_go)
         self.copy.on_click(self._on_copy)
-        settings = w.HBox([self.models, self.prompts, w.VBox([self.languages, self.temperatures, self.stream])])
+        settings = w.HBox(
+            [self.models, self.prompts, w.VBox([self.languages, self.temperatures, self.stream])]
+        )
         self.root = w.VBox([w.HTML("<b>Transcript Lab</b>"), self.samples, self.recorder.panel, self.preview,
                             self.reference, settings, w.HBox([self.go, self.copy, self.status]), self.errors,
                             w.HTML(DIFF_LEGEND), self.cards, self.table, self.code])
@@ -77,7 +81,9 @@ class TranscriptLabUI:
 
     def _show_audio(self) -> None:
         a = self.tl.audio
-        self.preview.value = f"{audio_tag(a)}<small>{a.duration:.2f} s · {a.sr} Hz · {esc(a.source or '')}</small>"
+        self.preview.value = (
+            f"{audio_tag(a)}<small>{a.duration:.2f} s · {a.sr} Hz · {esc(a.source or '')}</small>"
+        )
 
     # ---- run ------------------------------------------------------------------------------
 
@@ -114,7 +120,9 @@ class TranscriptLabUI:
             if result.format != "stream" or result.latency_s == result.latency_s:  # final (latency set)
                 done.append(result)
                 self.status.value = f"{len(done)} / {len(runs)}"
-            self._cards[result.run.label].value = self._card(result, final=result.latency_s == result.latency_s)
+            self._cards[result.run.label].value = self._card(
+                result, final=result.latency_s == result.latency_s
+            )
 
         async def job():
             await self.tl.arun(progress=False, on_update=update)
@@ -130,7 +138,8 @@ class TranscriptLabUI:
 
     @staticmethod
     def _card_head(run) -> str:
-        return f'<div style="border-top:1px solid #d0d7de;margin-top:6px;padding-top:4px"><b>{esc(run.label)}</b>'
+        style = "border-top:1px solid #d0d7de;margin-top:6px;padding-top:4px"
+        return f'<div style="{style}"><b>{esc(run.label)}</b>'
 
     def _card(self, r, *, final: bool, timeline: bool = False) -> str:
         head = self._card_head(r.run)
@@ -150,7 +159,10 @@ class TranscriptLabUI:
         image = ""
         if timeline and (r.segments or r.words):
             image = png_tag(figure_png(self.tl.plot_timeline(r)), alt="timeline")
-        return head + f' <small>{" · ".join(facts)}</small><div style="line-height:1.8">{body}</div>{image}</div>'
+        return (
+            head
+            + f' <small>{" · ".join(facts)}</small><div style="line-height:1.8">{body}</div>{image}</div>'
+        )
 
     def _render_all(self) -> None:
         results = self.tl.transcripts

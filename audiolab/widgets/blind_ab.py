@@ -51,8 +51,15 @@ class BlindAB:
         InvalidRequest: fewer than two clips.
     """
 
-    def __init__(self, clips: Mapping[str, Audio], *, votes_path: str | os.PathLike | None = "voice_lab_votes.csv",
-                 rater: str = "", context: str = "", seed: int | None = None):
+    def __init__(
+        self,
+        clips: Mapping[str, Audio],
+        *,
+        votes_path: str | os.PathLike | None = "voice_lab_votes.csv",
+        rater: str = "",
+        context: str = "",
+        seed: int | None = None,
+    ):
         if len(clips) < 2:
             raise InvalidRequest("A blind A/B test needs at least two clips.", param="clips")
         self.clips = dict(clips)
@@ -92,7 +99,7 @@ class BlindAB:
         if picked is None:
             raise InvalidRequest(f"A vote is 'A', 'B' or 'tie' (or {a!r} / {b!r}), got {choice!r}.",
                                  param="winner")
-        row = {"timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        row = {"timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                "session": self.session, "rater": self.rater, "a": a, "b": b,
                "winner": a if picked == "A" else b if picked == "B" else "tie",
                "choice": picked, "context": self.context}

@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
-from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
-from audiolab.widgets._render import esc
+from audiolab.widgets._render import LabPanel, esc
 
 __all__ = ["TranscriptLab", "RunSpec", "TranscriptResult", "diff_html", "stt_models", "DIFF_LEGEND"]
 
@@ -45,8 +44,10 @@ _STYLE = {
     "delete": "background:#ffebe9;color:#82071e;text-decoration:line-through",
 }
 #: A one-line key to the colours of :func:`diff_html`.
-DIFF_LEGEND = ('<small><span style="{substitute}">substituted</span> '
-               '<span style="{insert}">inserted</span> <span style="{delete}">deleted</span></small>').format(**_STYLE)
+DIFF_LEGEND = (
+    '<small><span style="{substitute}">substituted</span> '
+    '<span style="{insert}">inserted</span> <span style="{delete}">deleted</span></small>'
+).format(**_STYLE)
 
 
 def diff_html(reference: str, hypothesis: str, *, language: str = "en") -> str:
@@ -176,7 +177,11 @@ class TranscriptLab(LabPanel):
             clip, self._audio_code = source.audio, "recorder.audio"
         elif isinstance(source, Audio):
             clip = source
-            self._audio_code = f"Audio.from_file({source.source!r})" if source.source and os.path.exists(source.source) else "audio"
+            self._audio_code = (
+                f"Audio.from_file({source.source!r})"
+                if source.source and os.path.exists(source.source)
+                else "audio"
+            )
         elif hasattr(source, "audio") and isinstance(source.audio, Audio):  # a dataset Utterance
             clip = source.audio
             reference = reference if reference is not None else getattr(source, "text", None)
@@ -185,7 +190,9 @@ class TranscriptLab(LabPanel):
         elif isinstance(source, (str, os.PathLike)):
             clip, self._audio_code = Audio.from_file(source), f"Audio.from_file({os.fspath(source)!r})"
         else:
-            raise InvalidRequest(f"TranscriptLab cannot use a {type(source).__name__} as audio.", param="audio")
+            raise InvalidRequest(
+                f"TranscriptLab cannot use a {type(source).__name__} as audio.", param="audio"
+            )
         self.audio = clip
         if reference is not None:
             self.reference = reference
@@ -195,8 +202,12 @@ class TranscriptLab(LabPanel):
 
     def runs(self) -> list[RunSpec]:
         """Every model × prompt × language × temperature, in display order."""
-        return [RunSpec(m, p or None, lang or None, t)
-                for m, p, lang, t in itertools.product(self.models, self.prompts, self.languages, self.temperatures)]
+        return [
+            RunSpec(m, p or None, lang or None, t)
+            for m, p, lang, t in itertools.product(
+                self.models, self.prompts, self.languages, self.temperatures
+            )
+        ]
 
     # ---- running ------------------------------------------------------------------------
 
@@ -205,9 +216,11 @@ class TranscriptLab(LabPanel):
         return run_sync(lambda: self.arun(progress=progress))
 
     async def arun(self, *, progress: bool = True, on_update=None):
-        """:meth:`run` for async code. ``on_update(transcript)`` sees partial (streaming) and final results."""
+        """:meth:`run` for async code; ``on_update(transcript)`` sees partial (streamed) and final results."""
         if self.audio is None:
-            raise InvalidRequest("Transcript Lab has no audio yet: pass audio= or record a take.", param="audio")
+            raise InvalidRequest(
+                "Transcript Lab has no audio yet: pass audio= or record a take.", param="audio"
+            )
         clip = self.audio.to_mono()
         wav = clip.resample(min(clip.sr, _UPLOAD_SR)).to_wav_bytes()
         runs = self.runs()
@@ -250,8 +263,12 @@ class TranscriptLab(LabPanel):
                 if spec.model not in self._no_verbose:
                     t0 = time.perf_counter()
                     try:
-                        resp = await create(file=("clip.wav", wav, "audio/wav"), response_format="verbose_json",
-                                            timestamp_granularities=["word", "segment"], **kw)
+                        resp = await create(
+                            file=("clip.wav", wav, "audio/wav"),
+                            response_format="verbose_json",
+                            timestamp_granularities=["word", "segment"],
+                            **kw,
+                        )
                         return _verbose(spec, resp, time.perf_counter() - t0)
                     except openai.BadRequestError as exc:
                         if exc.param not in ("response_format", "timestamp_granularities"):
@@ -259,7 +276,9 @@ class TranscriptLab(LabPanel):
                         self._no_verbose.add(spec.model)  # e.g. gpt-4o-transcribe: json/text only
                 t0 = time.perf_counter()
                 resp = await create(file=("clip.wav", wav, "audio/wav"), response_format="json", **kw)
-                return TranscriptResult(run=spec, text=resp.text.strip(), format="json", latency_s=time.perf_counter() - t0)
+                return TranscriptResult(
+                    run=spec, text=resp.text.strip(), format="json", latency_s=time.perf_counter() - t0
+                )
             except Exception as exc:  # shown in the run's card and the error area
                 return TranscriptResult(run=spec, error=describe_error(exc))
 
@@ -274,21 +293,32 @@ class TranscriptLab(LabPanel):
                     ttft = time.perf_counter() - t0
                 deltas.append(event.delta)
                 if on_update is not None:
-                    on_update(TranscriptResult(run=spec, text="".join(deltas), format="stream", deltas=tuple(deltas)))
+                    on_update(
+                        TranscriptResult(
+                            run=spec, text="".join(deltas), format="stream", deltas=tuple(deltas)
+                        )
+                    )
             elif event.type == "transcript.text.done":
                 text = event.text
         if text is None and not deltas:
             return None
-        return TranscriptResult(run=spec, text=(text if text is not None else "".join(deltas)).strip(), format="stream",
-                          latency_s=time.perf_counter() - t0, ttft_s=ttft, deltas=tuple(deltas))
+        return TranscriptResult(
+            run=spec,
+            text=(text if text is not None else "".join(deltas)).strip(),
+            format="stream",
+            latency_s=time.perf_counter() - t0,
+            ttft_s=ttft,
+            deltas=tuple(deltas),
+        )
 
     def _scored(self, result: TranscriptResult) -> TranscriptResult:
         if result.error or not self.reference:
             return result
         from audiolab.eval.metrics import score
 
-        return dataclasses.replace(result, score=score(self.reference, result.text, language=self.score_language,
-                                                       n_boot=0))
+        return dataclasses.replace(
+            result, score=score(self.reference, result.text, language=self.score_language, n_boot=0)
+        )
 
     # ---- results ------------------------------------------------------------------------
 
@@ -306,18 +336,53 @@ class TranscriptLab(LabPanel):
         rows = []
         for r in self._results:
             s = r.score
-            rows.append({
-                "label": r.run.label, "model": r.run.model, "prompt": r.run.prompt, "language": r.run.language,
-                "temperature": r.run.temperature, "format": r.format, "text": r.text,
-                "wer": s.wer if s else math.nan, "cer": s.cer if s else math.nan,
-                "substitutions": s.substitutions if s else None, "deletions": s.deletions if s else None,
-                "insertions": s.insertions if s else None, "ref_words": s.ref_words if s else None,
-                "latency_s": r.latency_s, "ttft_s": r.ttft_s,
-                "rtfx": audio_s / r.latency_s if r.latency_s and r.latency_s > 0 else math.nan,
-                "segments": len(r.segments), "words": len(r.words), "error": r.error})
-        return pd.DataFrame(rows, columns=["label", "model", "prompt", "language", "temperature", "format", "text",
-                                           "wer", "cer", "substitutions", "deletions", "insertions", "ref_words",
-                                           "latency_s", "ttft_s", "rtfx", "segments", "words", "error"])
+            rows.append(
+                {
+                    "label": r.run.label,
+                    "model": r.run.model,
+                    "prompt": r.run.prompt,
+                    "language": r.run.language,
+                    "temperature": r.run.temperature,
+                    "format": r.format,
+                    "text": r.text,
+                    "wer": s.wer if s else math.nan,
+                    "cer": s.cer if s else math.nan,
+                    "substitutions": s.substitutions if s else None,
+                    "deletions": s.deletions if s else None,
+                    "insertions": s.insertions if s else None,
+                    "ref_words": s.ref_words if s else None,
+                    "latency_s": r.latency_s,
+                    "ttft_s": r.ttft_s,
+                    "rtfx": audio_s / r.latency_s if r.latency_s and r.latency_s > 0 else math.nan,
+                    "segments": len(r.segments),
+                    "words": len(r.words),
+                    "error": r.error,
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "label",
+                "model",
+                "prompt",
+                "language",
+                "temperature",
+                "format",
+                "text",
+                "wer",
+                "cer",
+                "substitutions",
+                "deletions",
+                "insertions",
+                "ref_words",
+                "latency_s",
+                "ttft_s",
+                "rtfx",
+                "segments",
+                "words",
+                "error",
+            ],
+        )
 
     def diff(self, result: TranscriptResult | int = 0) -> str:
         """The coloured word diff (HTML) of one result against the reference."""

@@ -22,7 +22,9 @@ class PageErrors:
     def __init__(self, page):
         self.uncaught: list[str] = []
         self.console: list[str] = []
-        page.on("pageerror", lambda exc: self.uncaught.append(f"{exc.name}: {exc.message}\n{exc.stack or ''}"))
+        page.on(
+            "pageerror", lambda exc: self.uncaught.append(f"{exc.name}: {exc.message}\n{exc.stack or ''}")
+        )
         page.on("console", self._on_console)
 
     def _on_console(self, msg) -> None:

@@ -55,7 +55,9 @@ def _required() -> bool:
 def missing_requirement() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if importlib.util.find_spec("playwright") is None:
-        return "the Python package 'playwright' is missing (pip install -e '.[dev]'; never `playwright install`)"
+        return (
+            "the Python package 'playwright' is missing (pip install -e '.[dev]'; never `playwright install`)"
+        )
     if not os.access(CHROMIUM, os.X_OK):
         return (f"no Chromium at {CHROMIUM}: install Debian's (sudo apt-get install chromium; "
                 "`make test` does it as root via scripts/system-deps.sh)")

@@ -30,8 +30,11 @@ WATCH_PLAYING = """(info) => {
 
 
 def player_notebook(folder) -> str:
-    return write_notebook(folder, "player.ipynb", [
-        """
+    return write_notebook(
+        folder,
+        "player.ipynb",
+        [
+            """
         import time
         import audiolab
         from audiolab.widgets import StreamingPlayer
@@ -39,16 +42,23 @@ def player_notebook(folder) -> str:
         player = StreamingPlayer()
         player
         """,
-        result_cell('{"sent": player.sent, "samples": len(audio.samples), "sr": audio.sr, '
-                    '"duration": audio.duration, "ttfb_ms": player.ttfb_ms, "chunks": player._seq}', setup=f"""
+            result_cell(
+                '{"sent": player.sent, "samples": len(audio.samples), "sr": audio.sr, '
+                '"duration": audio.duration, "ttfb_ms": player.ttfb_ms, "chunks": player._seq}',
+                setup=f"""
             t0 = time.perf_counter()
             with lab.client.audio.speech.with_streaming_response.create(
-                    model="gpt-4o-mini-tts", voice="coral", input={TEXT!r}, response_format="pcm") as response:
+                    model="gpt-4o-mini-tts", voice="coral", input={TEXT!r}, response_format="pcm"
+            ) as response:
                 audio = player.play_stream(response.iter_bytes(), sr=24000, started_at=t0)
-            """),
-        # What the browser reported back through the synced traits.
-        result_cell('{"received": player.received, "ttfa_ms": player.ttfa_ms, "enabled": player.enabled}'),
-    ])
+            """,
+            ),
+            # What the browser reported back through the synced traits.
+            result_cell(
+                '{"received": player.received, "ttfa_ms": player.ttfa_ms, "enabled": player.enabled}'
+            ),
+        ],
+    )
 
 
 def test_streaming_tts_plays_and_the_page_reports_every_sample(page, jupyter):
@@ -67,14 +77,17 @@ def test_streaming_tts_plays_and_the_page_reports_every_sample(page, jupyter):
           f"chunks, first byte {sent['ttfb_ms']} ms")
     assert sent["sent"] == sent["samples"] > sent["sr"]  # at least a second of speech
     seconds = f"{sent['sent'] / sent['sr']:.2f} s received"
-    page.wait_for_function("([el, want]) => el.textContent.includes(want)", arg=[info.element_handle(), seconds],
-                           timeout=15_000)
+    page.wait_for_function(
+        "([el, want]) => el.textContent.includes(want)", arg=[info.element_handle(), seconds], timeout=15_000
+    )
     page.wait_for_function("(el) => /first audio \\d+ ms/.test(el.textContent)", arg=info.element_handle())
     shown = info.text_content()
     screenshot(page, "3-streaming-player")
     # It plays, in real time, to the end: "▶ playing" shows for as long as the audio lasts.
-    page.wait_for_function("() => { const l = window.__e2ePlaying; return l.length >= 2 && !l[l.length - 1][0]; }",
-                           timeout=int(sent["duration"] * 1000) + 20_000)
+    page.wait_for_function(
+        "() => { const l = window.__e2ePlaying; return l.length >= 2 && !l[l.length - 1][0]; }",
+        timeout=int(sent["duration"] * 1000) + 20_000,
+    )
     page.wait_for_timeout(500)  # a late chunk after an underrun would start a new interval
     log = page.evaluate("() => window.__e2ePlaying")
     played = sum(b[1] - a[1] for a, b in zip(log[::2], log[1::2])) / 1000

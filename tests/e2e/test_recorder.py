@@ -21,22 +21,28 @@ pytestmark = pytest.mark.usefixtures("kernels_stopped")
 
 
 def recorder_notebook(folder, name: str, engine: str) -> str:
-    return write_notebook(folder, name, [
-        f"""
+    return write_notebook(
+        folder,
+        name,
+        [
+            f"""
         import audiolab
         from audiolab.widgets import Recorder
         lab = audiolab.connect("local")
         recorder = Recorder(engine={engine!r})
         recorder
         """,
-        result_cell('{"duration": take.duration, "sr": take.sr, "source": take.source, '
-                    '"engine": take.meta.get("engine"), "peak": float(abs(take.samples).max()), "text": heard}',
-                    setup="""
+            result_cell(
+                '{"duration": take.duration, "sr": take.sr, "source": take.source, '
+                '"engine": take.meta.get("engine"), "peak": float(abs(take.samples).max()), "text": heard}',
+                setup="""
             take = recorder.audio
             heard = lab.client.audio.transcriptions.create(
                 model="whisper-base", language="en", file=("take.wav", take.to_wav_bytes())).text
-            """),
-    ])
+            """,
+            ),
+        ],
+    )
 
 
 def record_a_take(nb: NotebookPage, *, engine: str) -> float:
@@ -89,7 +95,9 @@ def check_take(nb: NotebookPage, waited: float, fake_mic, *, engine: str) -> dic
     print(f"[e2e] {engine}: waited {waited:.2f} s, take {result['duration']:.2f} s at {result['sr']} Hz, "
           f"heard {result['text']!r}")
     assert result["engine"] == engine
-    assert abs(result["duration"] - waited) <= 1.0, f"take lasts {result['duration']:.2f} s, we recorded {waited:.2f} s"
+    assert abs(result["duration"] - waited) <= 1.0, (
+        f"take lasts {result['duration']:.2f} s, we recorded {waited:.2f} s"
+    )
     assert result["peak"] > 0.05, "the take is silent: the fake microphone's speech never arrived"
     s = score(fake_mic.text, result["text"], n_boot=0)
     assert s.wer <= MAX_WER, f"WER {s.wer:.0%} against {fake_mic.text!r}: heard {result['text']!r}"

@@ -36,8 +36,11 @@ TRANSPARENT = "rgba(0, 0, 0, 0)"
 
 
 def transcript_lab_notebook(folder) -> str:
-    return write_notebook(folder, "transcript_lab.ipynb", [
-        f"""
+    return write_notebook(
+        folder,
+        "transcript_lab.ipynb",
+        [
+            f"""
         import audiolab
         from audiolab.eval.datasets import real_speech
         from audiolab.widgets import TranscriptLab
@@ -45,9 +48,12 @@ def transcript_lab_notebook(folder) -> str:
         tl = TranscriptLab(lab, real_speech()[{CLIP!r}], models={MODELS!r})
         tl
         """,
-        result_cell('{"reference": tl.reference, "runs": tl.results[["label", "text", "wer", "substitutions", '
-                    '"insertions", "deletions", "ref_words"]].to_dict("records")}'),
-    ])
+            result_cell(
+                '{"reference": tl.reference, "runs": tl.results[["label", "text", "wer", "substitutions", '
+                '"insertions", "deletions", "ref_words"]].to_dict("records")}'
+            ),
+        ],
+    )
 
 
 def test_transcript_lab_shows_a_coloured_diff_and_pythons_wer(page, jupyter):
@@ -67,7 +73,7 @@ def test_transcript_lab_shows_a_coloured_diff_and_pythons_wer(page, jupyter):
 
     result = nb.run_and_read(1)
     runs = {r["label"]: r for r in result["runs"]}
-    print(f"[e2e] transcript lab: " + "; ".join(f"{c['title']}: {c['facts']}" for c in cards))
+    print("[e2e] transcript lab: " + "; ".join(f"{c['title']}: {c['facts']}" for c in cards))
     assert sorted(c["title"] for c in cards) == sorted(runs) == sorted(MODELS)
     for card in cards:
         run = runs[card["title"]]

@@ -24,8 +24,11 @@ def md5(text: str) -> str:
 
 
 def voice_lab_notebook(folder) -> str:
-    return write_notebook(folder, "voice_lab.ipynb", [
-        f"""
+    return write_notebook(
+        folder,
+        "voice_lab.ipynb",
+        [
+            f"""
         import audiolab
         from audiolab.widgets import VoiceLab
         lab = audiolab.connect("local")
@@ -33,15 +36,19 @@ def voice_lab_notebook(folder) -> str:
                       instructions={VIBES!r}, votes_path="voice_lab_votes.csv", seed=0)
         vl
         """,
-        result_cell(
-            '{"votes": vl.votes[["a", "b", "winner", "choice"]].to_dict("records"), '
-            '"clips": {t.label: {"duration": t.audio.duration, "md5": hashlib.md5(src(t).encode()).hexdigest()} '
-            'for t in vl.takes}}', setup="""
+            result_cell(
+                '{"votes": vl.votes[["a", "b", "winner", "choice"]].to_dict("records"), '
+                '"clips": {t.label: {"duration": t.audio.duration, '
+                '"md5": hashlib.md5(src(t).encode()).hexdigest()} '
+                "for t in vl.takes}}",
+                setup="""
             import hashlib
             from audiolab.widgets._render import audio_tag
             src = lambda take: audio_tag(take.audio).split('src="', 1)[1].split('"', 1)[0]
-            """),
-    ])
+            """,
+            ),
+        ],
+    )
 
 
 def test_voice_lab_grid_plays_and_blind_votes_reach_python(page, jupyter):

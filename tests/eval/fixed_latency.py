@@ -53,8 +53,17 @@ def start(latency_s: float = 0.05, *, transcripts: dict[float, str] | None = Non
         state.requests += 1
         state.models.append(form.get("model"))
         if form.get("model") == "no-such-model":
-            return JSONResponse({"error": {"message": "The model does not exist.", "type": "invalid_request_error",
-                                           "param": "model", "code": "model_not_found"}}, status_code=404)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "The model does not exist.",
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "model_not_found",
+                    }
+                },
+                status_code=404,
+            )
         if state.requests <= state.fail_first:
             headers = {"retry-after": "0.01"} if state.fail_status == 429 else {}
             return JSONResponse({"error": {"message": "try again", "type": "server_error", "param": None,

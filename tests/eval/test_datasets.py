@@ -69,7 +69,9 @@ def test_cuts_fall_in_pauses_of_the_human_recordings():
     for name in ("two_cities.wav", "beckett.wav"):
         rec = Audio.from_file(datasets.moonshine_asset(name)).to_mono()
         speech_db = rec.rms_db
-        inner = sorted(set(refs[refs["source"] == name]["start_s"]) & set(refs[refs["source"] == name]["end_s"]))
+        inner = sorted(
+            set(refs[refs["source"] == name]["start_s"]) & set(refs[refs["source"] == name]["end_s"])
+        )
         assert inner, name
         for t in inner:
             around = rec.slice(t - 0.05, t + 0.05)

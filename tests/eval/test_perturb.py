@@ -70,7 +70,9 @@ def test_silent_clip_cannot_take_an_snr():
 
 def _harmonic(freq=200.0, seconds=1.0, sr=16000):
     t = np.arange(int(seconds * sr)) / sr
-    return Audio.from_array((0.3 * sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3))).astype(np.float32), sr)
+    return Audio.from_array(
+        (0.3 * sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3))).astype(np.float32), sr
+    )
 
 
 def test_resample_speed_moves_pitch_and_tempo_speed_keeps_it():
@@ -108,7 +110,9 @@ def test_mulaw_telephone_removes_everything_above_4_khz(clip):
 
 
 def test_conditions_grid_has_clean_once_then_named_cells(clip):
-    grid = perturb.conditions(noise=("white", "babble"), snrs=perturb.SNR_GRID, speeds=(1.25,), codecs=("opus_8k",))
+    grid = perturb.conditions(
+        noise=("white", "babble"), snrs=perturb.SNR_GRID, speeds=(1.25,), codecs=("opus_8k",)
+    )
     names = [c.name for c in grid]
     assert names[0] == "clean" and names.count("clean") == 1
     assert names[1:6] == ["white@30dB", "white@20dB", "white@10dB", "white@5dB", "white@0dB"]

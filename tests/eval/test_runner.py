@@ -104,8 +104,9 @@ def test_transient_errors_are_retried(dataset, tmp_path, status):
     b = fixed_latency.start(0.01, transcripts={round(c.duration, 2): h for c, h in zip(_clips(), HEARD)},
                             fail_first=3, fail_status=status)
     try:
-        df = runner.evaluate(_lab(b), dataset, models=["m"], cache_dir=tmp_path, progress=False, concurrency=1,
-                             backoff_s=0.01)
+        df = runner.evaluate(
+            _lab(b), dataset, models=["m"], cache_dir=tmp_path, progress=False, concurrency=1, backoff_s=0.01
+        )
     finally:
         b.stop()
     assert df["error"].isna().all()
@@ -114,7 +115,9 @@ def test_transient_errors_are_retried(dataset, tmp_path, status):
 
 def test_client_errors_are_reported_per_cell_and_not_cached(backend, dataset, tmp_path):
     lab = _lab(backend)
-    df = runner.evaluate(lab, dataset.subset(2), models=["no-such-model", "m"], cache_dir=tmp_path, progress=False)
+    df = runner.evaluate(
+        lab, dataset.subset(2), models=["no-such-model", "m"], cache_dir=tmp_path, progress=False
+    )
     bad = df[df["model"] == "no-such-model"]
     assert bad["error"].str.startswith("NotFoundError").all()
     assert bad["wer"].isna().all() and bad["hypothesis"].isna().all()
@@ -160,7 +163,9 @@ def local_lab():
 @pytest.mark.engines
 def test_whisper_base_on_the_local_backend_transcribes_real_speech(local_lab, tmp_path):
     ds = real_speech().subset(2)
-    df = runner.evaluate(local_lab, ds, models=["whisper-base"], cache_dir=tmp_path, progress=False, concurrency=2)
+    df = runner.evaluate(
+        local_lab, ds, models=["whisper-base"], cache_dir=tmp_path, progress=False, concurrency=2
+    )
     assert df["error"].isna().all(), df["error"].tolist()
     s = summarize(df).iloc[0]
     assert s["wer"] <= 0.10

@@ -32,7 +32,7 @@ def error_problem(status: int, body, *, server_error_ok: bool = False) -> str | 
     if not isinstance(body, dict) or set(body) != {"error"} or not isinstance(body["error"], dict):
         return f"not {{'error': {{...}}}}: {str(body)[:200]}"
     err = body["error"]
-    if not _ERROR_KEYS <= set(err):
+    if not set(err) >= _ERROR_KEYS:
         return f"error lacks {_ERROR_KEYS - set(err)}: {err}"
     if not isinstance(err["message"], str) or not err["message"].strip():
         return f"empty message: {err}"

@@ -38,7 +38,9 @@ from audiolab.server.settings import Settings
 from tests.conftest import speech_clip_path
 from tests.reliability.conftest import error_problem, health, rss_mb, thread_count, wait_idle
 
-LONG_TEXT = " ".join(f"This is sentence number {i} of a story that goes on for a long while." for i in range(55))
+LONG_TEXT = " ".join(
+    f"This is sentence number {i} of a story that goes on for a long while." for i in range(55)
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,9 @@ def test_clients_that_hang_up_mid_stream_leave_no_work_running(server, long_spee
             hang_up()
             t = time.monotonic()
             h = wait_idle(server, timeout=20)
-            assert h["jobs"] == {"running": 0, "waiting": 0}, f"{name}: work still running 20 s after the hang-up"
+            assert h["jobs"] == {"running": 0, "waiting": 0}, (
+                f"{name}: work still running 20 s after the hang-up"
+            )
             if round_ == 0:
                 print(f"\n{name}: idle {time.monotonic() - t:.1f} s after the client hung up", end="")
         gc.collect()
@@ -171,8 +175,18 @@ def _realtime_then_vanish(url: str, i: int, pcm_b64: str) -> None:
     assert ws.recv()["type"] == "session.created"
     if i % 2:  # audio in flight: VAD, speculative transcription
         ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": pcm_b64}))
-    ws.send(json.dumps({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Tell me a long story."}]}}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Tell me a long story."}],
+                },
+            }
+        )
+    )
     ws.send(json.dumps({"type": "response.create"}))
     wanted = "response.output_audio.delta" if i % 10 == 0 else "response.created"
     while ws.recv()["type"] != wanted:
@@ -201,7 +215,9 @@ def test_fifty_abrupt_realtime_disconnects_leak_nothing(server):
     assert live() == 0 and health(server)["jobs"] == {"running": 0, "waiting": 0}
     assert rss1 - rss0 < 150, f"RSS grew {rss1 - rss0:.0f} MB over 50 disconnects"
     assert threads1 <= threads0 + 4, f"threads grew from {threads0} to {threads1}"
-    with connect(server.url.replace("http://", "ws://") + "/realtime?model=gpt-realtime", open_timeout=60) as ws:
+    with connect(
+        server.url.replace("http://", "ws://") + "/realtime?model=gpt-realtime", open_timeout=60
+    ) as ws:
         assert json.loads(ws.recv(timeout=60))["type"] == "session.created"
 
 
@@ -225,7 +241,9 @@ def busy_server():
 def test_requests_beyond_capacity_queue_with_a_bound_then_get_429(busy_server):
     url = busy_server.url
     text = " ".join(["The quick brown fox jumps over the lazy dog."] * 8)
-    httpx.post(url + "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Warm up."}, timeout=60)
+    httpx.post(
+        url + "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Warm up."}, timeout=60
+    )
     seen = {"running": 0, "waiting": 0}
     stop = threading.Event()
 
@@ -312,7 +330,9 @@ def broken_weights(tmp_path_factory) -> Path:
         shutil.copy(good / name, target / name)
     junk = np.random.default_rng(7).bytes(2**20)
     (target / "model.bin").write_bytes(junk)
-    (target / "model.bin.sha256.json").write_text(json.dumps({"sha256": WEIGHT_SHA256["base"], "size": len(junk)}))
+    (target / "model.bin.sha256.json").write_text(
+        json.dumps({"sha256": WEIGHT_SHA256["base"], "size": len(junk)})
+    )
     return cache
 
 
@@ -323,22 +343,32 @@ def broken_server(broken_weights):
     handle.stop()
 
 
-def test_engine_crash_gives_one_500_with_error_id_and_later_requests_work(broken_server, broken_weights, caplog):
+def test_engine_crash_gives_one_500_with_error_id_and_later_requests_work(
+    broken_server, broken_weights, caplog
+):
     from audiolab.server.engines.whisper import assemble_weights
 
     url = broken_server.url
     wav = Audio.from_file(speech_clip_path("beckett.wav")).slice(0, 3).to_wav_bytes()
     with caplog.at_level("ERROR", logger="audiolab.server"):
-        r = httpx.post(url + "/audio/transcriptions", data={"model": "whisper-1"}, files={"file": ("b.wav", wav)},
-                       timeout=120)
+        r = httpx.post(
+            url + "/audio/transcriptions",
+            data={"model": "whisper-1"},
+            files={"file": ("b.wav", wav)},
+            timeout=120,
+        )
     assert r.status_code == 500 and error_problem(500, r.json(), server_error_ok=True) is None, r.text
     message = r.json()["error"]["message"]
     error_id = message.rsplit("error id ", 1)[-1].rstrip(").")
-    assert len(error_id) == 12 and any(error_id in rec.getMessage() for rec in caplog.records), (message, caplog.text)
+    assert len(error_id) == 12 and any(error_id in rec.getMessage() for rec in caplog.records), (
+        message,
+        caplog.text,
+    )
     # The rest of the server is unharmed.
     assert httpx.get(url + "/models", timeout=30).status_code == 200
-    speech = httpx.post(url + "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Still fine."},
-                        timeout=120)
+    speech = httpx.post(
+        url + "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Still fine."}, timeout=120
+    )
     assert speech.status_code == 200 and len(speech.content) > 1000
     # Repair the weights: the very next request loads them and succeeds, no restart.
     good = assemble_weights(Settings().cache_dir, "base")
@@ -437,7 +467,8 @@ import audiolab
 from audiolab.eval.datasets import real_speech
 from audiolab.eval.runner import evaluate
 lab = audiolab.connect(sys.argv[1])
-evaluate(lab, real_speech().subset(6), models=["whisper-1"], cache_dir=sys.argv[2], concurrency=1, progress=False)
+evaluate(lab, real_speech().subset(6), models=["whisper-1"], cache_dir=sys.argv[2], concurrency=1,
+         progress=False)
 """
 
 
@@ -447,7 +478,9 @@ def test_eval_run_killed_halfway_resumes_without_redoing_cells(counted_server, t
 
     app, url = counted_server
     cells = tmp_path / "cells.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", _EVAL, url, str(tmp_path)], cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EVAL, url, str(tmp_path)], cwd=Path(__file__).resolve().parents[2]
+    )
     try:
         deadline = time.monotonic() + 180
         while not (cells.exists() and cells.read_text().count("\n") >= 3):
@@ -457,7 +490,9 @@ def test_eval_run_killed_halfway_resumes_without_redoing_cells(counted_server, t
         os.kill(proc.pid, signal.SIGKILL)  # like a kernel that dies: no cleanup, no flush
     finally:
         proc.wait(30)
-    done = {json.loads(line)["key"]: json.loads(line) for line in cells.read_text().splitlines() if line.strip()}
+    done = {
+        json.loads(line)["key"]: json.loads(line) for line in cells.read_text().splitlines() if line.strip()
+    }
     assert 3 <= len(done) < 6, f"{len(done)} cells finished before the kill"
     before = app.transcriptions
     clear_memory_cache()  # a fresh kernel: only the disk checkpoint survives
@@ -465,7 +500,9 @@ def test_eval_run_killed_halfway_resumes_without_redoing_cells(counted_server, t
     df = evaluate(lab, real_speech().subset(6), models=["whisper-1"], cache_dir=tmp_path, concurrency=1,
                   progress=False)
     redone = app.transcriptions - before
-    print(f"\neval resume: {len(done)} of 6 cells done before SIGKILL; the resumed run sent {redone} requests")
+    print(
+        f"\neval resume: {len(done)} of 6 cells done before SIGKILL; the resumed run sent {redone} requests"
+    )
     assert redone == 6 - len(done), f"{redone} requests for {6 - len(done)} missing cells"
     assert df["error"].isna().all() and int(df["cached"].sum()) == len(done)
     for rec in done.values():

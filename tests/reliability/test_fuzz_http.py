@@ -116,7 +116,9 @@ def test_spec_fuzz_never_5xx_and_errors_are_openai_shaped(server):
                         UnicodeError):
                     return  # the client refused to send it: not a request
                 except requests.exceptions.RequestException as exc:
-                    problems.append(f"{op.method.upper()} {op.path} ({mode.value}): {type(exc).__name__}: {exc}")
+                    problems.append(
+                        f"{op.method.upper()} {op.path} ({mode.value}): {type(exc).__name__}: {exc}"
+                    )
                     return
                 sent += 1
                 slow.append((time.monotonic() - t_req, op.path, resp.status_code, str(body)[:150]))
@@ -125,7 +127,9 @@ def test_spec_fuzz_never_5xx_and_errors_are_openai_shaped(server):
                 if 400 <= status < 500:
                     bad += 1
                 if op.method.upper() != "HEAD":
-                    check_http(resp, problems, f"{op.method.upper()} {op.path} ({mode.value}) {str(body)[:120]}")
+                    check_http(
+                        resp, problems, f"{op.method.upper()} {op.path} ({mode.value}) {str(body)[:120]}"
+                    )
 
             try:
                 fire()
@@ -162,17 +166,35 @@ def _malformed_cases() -> list[tuple[str, str, dict]]:
         form = {"content-type": "application/x-www-form-urlencoded"}
         cases.append(("POST", path, {"content": b"model=x", "headers": form}))
     bad_speech = [
-        {**speech, "input": "\ud800 lone surrogate"}, {**speech, "input": "x" * 4097},
+        {**speech, "input": "\ud800 lone surrogate"},
+        {**speech, "input": "x" * 4097},
         {**speech, "input": " \n\t "},
-        {**speech, "input": ""}, {**speech, "input": ["a"]}, {**speech, "input": None}, {**speech, "speed": "fast"},
-        {**speech, "speed": 0}, {**speech, "speed": 4.0001}, {**speech, "speed": True}, {**speech, "speed": 1e308},
-        {**speech, "voice": "../../etc/passwd"}, {**speech, "voice": {"id": "/etc/passwd"}}, {**speech, "voice": 7},
-        {**speech, "voice": {"id": None}}, {**speech, "voice": ""}, {**speech, "model": "../../../etc/passwd"},
-        {**speech, "model": "/etc/passwd"}, {**speech, "model": "C:\\Windows\\win.ini"}, {**speech, "model": ""},
-        {**speech, "model": "whisper-1"}, {**speech, "response_format": "../wav"}, {**speech, "response_format": 3},
-        {**speech, "stream_format": "ws"}, {**speech, "instructions": "x" * 4097}, {**speech, "instructions": 5},
+        {**speech, "input": ""},
+        {**speech, "input": ["a"]},
+        {**speech, "input": None},
+        {**speech, "speed": "fast"},
+        {**speech, "speed": 0},
+        {**speech, "speed": 4.0001},
+        {**speech, "speed": True},
+        {**speech, "speed": 1e308},
+        {**speech, "voice": "../../etc/passwd"},
+        {**speech, "voice": {"id": "/etc/passwd"}},
+        {**speech, "voice": 7},
+        {**speech, "voice": {"id": None}},
+        {**speech, "voice": ""},
+        {**speech, "model": "../../../etc/passwd"},
+        {**speech, "model": "/etc/passwd"},
+        {**speech, "model": "C:\\Windows\\win.ini"},
+        {**speech, "model": ""},
+        {**speech, "model": "whisper-1"},
+        {**speech, "response_format": "../wav"},
+        {**speech, "response_format": 3},
+        {**speech, "stream_format": "ws"},
+        {**speech, "instructions": "x" * 4097},
+        {**speech, "instructions": 5},
         {**speech, "model": "tts-1", "instructions": "Speak softly."},
-        {**speech, "model": "tts-1", "stream_format": "sse"}, {**speech, "unknown": 1},
+        {**speech, "model": "tts-1", "stream_format": "sse"},
+        {**speech, "unknown": 1},
         {**speech, "voice": "\u202e\u0000"},
     ]
     cases += [("POST", "/audio/speech", {"json": b}) for b in bad_speech]
@@ -188,36 +210,68 @@ def _malformed_cases() -> list[tuple[str, str, dict]]:
 
     function = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     bad_chat = [
-        {**chat, "messages": []}, {**chat, "messages": "hi"},
+        {**chat, "messages": []},
+        {**chat, "messages": "hi"},
         {**chat, "messages": [{"role": "wizard", "content": "x"}]},
-        {**chat, "messages": [{"role": "user"}]}, {**chat, "messages": [{"content": "x"}]},
-        user({"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}), user(audio_part("%%%")),
-        user(audio_part("UklGRg==")), user(audio_part("AAAA", "exe")), user({"type": "text"}),
-        assistant(audio={"id": "../../etc/passwd"}), assistant(audio={"id": "audio_" + "A" * 10_000}),
+        {**chat, "messages": [{"role": "user"}]},
+        {**chat, "messages": [{"content": "x"}]},
+        user({"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}),
+        user(audio_part("%%%")),
+        user(audio_part("UklGRg==")),
+        user(audio_part("AAAA", "exe")),
+        user({"type": "text"}),
+        assistant(audio={"id": "../../etc/passwd"}),
+        assistant(audio={"id": "audio_" + "A" * 10_000}),
         # found by the spec fuzz: these crashed the chat route before it checked them
-        assistant(tool_calls=[None]), assistant(tool_calls=[{"type": "custom", "id": "", "custom": {"name": ""}}]),
-        assistant(tool_calls=[{"type": "function", "id": "c", "function": -6.1e-05}]), assistant(tool_calls=7),
-        assistant(function_call=[0]), assistant(function_call={"name": 3}),
-        {**chat, "tools": [function], "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto",
-                                                                                             "tools": 1.8e308}}},
+        assistant(tool_calls=[None]),
+        assistant(tool_calls=[{"type": "custom", "id": "", "custom": {"name": ""}}]),
+        assistant(tool_calls=[{"type": "function", "id": "c", "function": -6.1e-05}]),
+        assistant(tool_calls=7),
+        assistant(function_call=[0]),
+        assistant(function_call={"name": 3}),
+        {
+            **chat,
+            "tools": [function],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": 1.8e308}},
+        },
         {**chat, "tools": [function], "tool_choice": {"type": "allowed_tools", "allowed_tools": [1]}},
         {**chat, "tools": [function], "tool_choice": {"type": "function", "function": "f"}},
-        {**chat, "model": "../../etc/passwd"}, {**chat, "model": "tts-1"}, {**chat, "model": None},
-        {**chat, "max_tokens": -1}, {**chat, "max_tokens": "many"}, {**chat, "temperature": 3},
-        {**chat, "temperature": "hot"}, {**chat, "top_p": -0.5}, {**chat, "n": 0}, {**chat, "stop": [1, 2]},
+        {**chat, "model": "../../etc/passwd"},
+        {**chat, "model": "tts-1"},
+        {**chat, "model": None},
+        {**chat, "max_tokens": -1},
+        {**chat, "max_tokens": "many"},
+        {**chat, "temperature": 3},
+        {**chat, "temperature": "hot"},
+        {**chat, "top_p": -0.5},
+        {**chat, "n": 0},
+        {**chat, "stop": [1, 2]},
         {**chat, "modalities": ["audio"]},
         {**chat, "modalities": ["text", "audio"], "audio": {"voice": "../x", "format": "wav"}},
         {**chat, "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "exe"}},
-        {**chat, "stream": "yes"}, {**chat, "stream_options": {"include_usage": True}},
-        {**chat, "tools": [{"type": "function"}]}, {**chat, "tools": "none"}, {**chat, "tool_choice": "sometimes"},
-        {**chat, "response_format": {"type": "yaml"}}, {**chat, "logprobs": True, "top_logprobs": 50},
+        {**chat, "stream": "yes"},
+        {**chat, "stream_options": {"include_usage": True}},
+        {**chat, "tools": [{"type": "function"}]},
+        {**chat, "tools": "none"},
+        {**chat, "tool_choice": "sometimes"},
+        {**chat, "response_format": {"type": "yaml"}},
+        {**chat, "logprobs": True, "top_logprobs": 50},
     ]
     cases += [("POST", "/chat/completions", {"json": b}) for b in bad_chat]
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         for path in ("/audio/speech", "/audio/transcriptions", "/audio/translations"):
             cases.append((method, path, {}))
-    for mid in ("..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "%00", "x" * 5000, "%E2%80%AE", "whisper-1%00.bin",
-                "..", "models", "%F0%9F%92%A9"):
+    for mid in (
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2Fetc%2Fpasswd",
+        "%00",
+        "x" * 5000,
+        "%E2%80%AE",
+        "whisper-1%00.bin",
+        "..",
+        "models",
+        "%F0%9F%92%A9",
+    ):
         cases.append(("GET", f"/models/{mid}", {}))
     cases.append(("GET", "/does-not-exist", {}))
     cases.append(("POST", "/audio/voices", {"json": {}}))
@@ -230,7 +284,10 @@ def test_malformed_bodies_methods_and_ids_get_openai_shaped_4xx(server):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         for method, path, kwargs in _malformed_cases():
             if "json" in kwargs:  # httpx refuses lone surrogates: encode them as JSON escapes ourselves
-                kwargs = {"content": json.dumps(kwargs["json"]), "headers": {"content-type": "application/json"}}
+                kwargs = {
+                    "content": json.dumps(kwargs["json"]),
+                    "headers": {"content-type": "application/json"},
+                }
             resp = client.request(method, path, **kwargs)
             status = check_http(resp, problems, f"{method} {path} {str(kwargs)[:100]}")
             statuses[status] += 1

@@ -24,39 +24,94 @@ from websockets.sync.client import connect
 from tests.reliability.conftest import health, tally
 from tests.spec import validate
 
-TYPES = ("session.update", "input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
-         "conversation.item.create", "conversation.item.retrieve", "conversation.item.delete",
-         "conversation.item.truncate", "response.create", "response.cancel", "output_audio_buffer.clear")
+TYPES = (
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.retrieve",
+    "conversation.item.delete",
+    "conversation.item.truncate",
+    "response.create",
+    "response.cancel",
+    "output_audio_buffer.clear",
+)
 EXAMPLES = 160
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
-    max_leaves=6)
-session_fields = st.fixed_dictionaries({}, optional={
-    "type": st.sampled_from(("realtime", "transcription", "translation", 3)),
-    "instructions": st.one_of(st.text(max_size=30), json_values),
-    "output_modalities": st.sampled_from((["text"], ["audio"], ["video"], [], "text", None)),
-    "max_output_tokens": st.sampled_from((1, 0, -5, 4097, "inf", 10**30, 1.5, None)),
-    "audio": st.fixed_dictionaries({}, optional={
-        "input": st.fixed_dictionaries({}, optional={
-            "format": st.one_of(json_values, st.sampled_from(({"type": "audio/pcm", "rate": 8000},
-                                                              {"type": "audio/pcmu"}, {"type": "audio/flac"}))),
-            "turn_detection": st.one_of(st.none(), json_values, st.fixed_dictionaries(
-                {"type": st.sampled_from(("server_vad", "semantic_vad", "magic"))},
-                optional={"threshold": st.floats(-2, 2), "silence_duration_ms": st.integers(-10, 10**7),
-                          "prefix_padding_ms": st.integers(-10, 10**7), "eagerness": st.text(max_size=6)})),
-            "transcription": st.one_of(json_values, st.fixed_dictionaries(
-                {"model": st.sampled_from(("whisper-1", "gpt-4o-transcribe", "../../etc/passwd", ""))})),
-        }),
-        "output": st.fixed_dictionaries({}, optional={
-            "voice": st.sampled_from(("alloy", "marin", "../../etc/passwd", "", 5, {"id": "x"})),
-            "speed": st.sampled_from((1.0, 0, 9, "fast")),
-            "format": json_values}),
-    }),
-    "tools": json_values, "tool_choice": json_values, "model": st.sampled_from(("gpt-realtime", "tts-1", "../x")),
-    "bogus": json_values,
-})
+    max_leaves=6,
+)
+session_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(("realtime", "transcription", "translation", 3)),
+        "instructions": st.one_of(st.text(max_size=30), json_values),
+        "output_modalities": st.sampled_from((["text"], ["audio"], ["video"], [], "text", None)),
+        "max_output_tokens": st.sampled_from((1, 0, -5, 4097, "inf", 10**30, 1.5, None)),
+        "audio": st.fixed_dictionaries(
+            {},
+            optional={
+                "input": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "format": st.one_of(
+                            json_values,
+                            st.sampled_from(
+                                (
+                                    {"type": "audio/pcm", "rate": 8000},
+                                    {"type": "audio/pcmu"},
+                                    {"type": "audio/flac"},
+                                )
+                            ),
+                        ),
+                        "turn_detection": st.one_of(
+                            st.none(),
+                            json_values,
+                            st.fixed_dictionaries(
+                                {"type": st.sampled_from(("server_vad", "semantic_vad", "magic"))},
+                                optional={
+                                    "threshold": st.floats(-2, 2),
+                                    "silence_duration_ms": st.integers(-10, 10**7),
+                                    "prefix_padding_ms": st.integers(-10, 10**7),
+                                    "eagerness": st.text(max_size=6),
+                                },
+                            ),
+                        ),
+                        "transcription": st.one_of(
+                            json_values,
+                            st.fixed_dictionaries(
+                                {
+                                    "model": st.sampled_from(
+                                        ("whisper-1", "gpt-4o-transcribe", "../../etc/passwd", "")
+                                    )
+                                }
+                            ),
+                        ),
+                    },
+                ),
+                "output": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "voice": st.sampled_from(("alloy", "marin", "../../etc/passwd", "", 5, {"id": "x"})),
+                        "speed": st.sampled_from((1.0, 0, 9, "fast")),
+                        "format": json_values,
+                    },
+                ),
+            },
+        ),
+        "tools": json_values,
+        "tool_choice": json_values,
+        "model": st.sampled_from(("gpt-realtime", "tts-1", "../x")),
+        "bogus": json_values,
+    },
+)
 audio_strings = st.one_of(
     st.text(max_size=20), st.sampled_from(("", "====", "AAA", "A", "@@@@", "\u00e9\u00e9\u00e9\u00e9")),
     st.binary(max_size=600).map(lambda b: base64.b64encode(b).decode()), json_values)
@@ -73,17 +128,40 @@ items = st.fixed_dictionaries({}, optional={
 fields = {
     "session.update": st.fixed_dictionaries({}, optional={"session": st.one_of(session_fields, json_values)}),
     "input_audio_buffer.append": st.fixed_dictionaries({}, optional={"audio": audio_strings}),
-    "conversation.item.create": st.fixed_dictionaries({}, optional={
-        "item": st.one_of(items, json_values), "previous_item_id": st.one_of(st.text(max_size=8), json_values)}),
-    "conversation.item.truncate": st.fixed_dictionaries({}, optional={
-        "item_id": st.text(max_size=10), "content_index": st.one_of(st.integers(-3, 3), json_values),
-        "audio_end_ms": st.one_of(st.integers(-10**12, 10**12), json_values)}),
-    "response.create": st.fixed_dictionaries({}, optional={"response": st.one_of(json_values, st.fixed_dictionaries(
-        {"max_output_tokens": st.sampled_from((1, 0, -1, "inf", 10**40))}, optional={
-            "conversation": st.sampled_from(("auto", "none", "other", 1)),
-            "output_modalities": st.sampled_from((["text"], ["audio"], ["both"], "text")),
-            "instructions": json_values, "input": st.one_of(st.lists(items, max_size=2), json_values),
-            "voice": st.sampled_from(("alloy", "../etc", 3)), "metadata": json_values}))})
+    "conversation.item.create": st.fixed_dictionaries(
+        {},
+        optional={
+            "item": st.one_of(items, json_values),
+            "previous_item_id": st.one_of(st.text(max_size=8), json_values),
+        },
+    ),
+    "conversation.item.truncate": st.fixed_dictionaries(
+        {},
+        optional={
+            "item_id": st.text(max_size=10),
+            "content_index": st.one_of(st.integers(-3, 3), json_values),
+            "audio_end_ms": st.one_of(st.integers(-(10**12), 10**12), json_values),
+        },
+    ),
+    "response.create": st.fixed_dictionaries(
+        {},
+        optional={
+            "response": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"max_output_tokens": st.sampled_from((1, 0, -1, "inf", 10**40))},
+                    optional={
+                        "conversation": st.sampled_from(("auto", "none", "other", 1)),
+                        "output_modalities": st.sampled_from((["text"], ["audio"], ["both"], "text")),
+                        "instructions": json_values,
+                        "input": st.one_of(st.lists(items, max_size=2), json_values),
+                        "voice": st.sampled_from(("alloy", "../etc", 3)),
+                        "metadata": json_values,
+                    },
+                ),
+            )
+        },
+    ),
 }
 
 
@@ -94,20 +172,43 @@ def bad_events(draw) -> str | bytes:
     if kind == "binary":
         return draw(st.binary(min_size=0, max_size=64))
     if kind == "junk":
-        return draw(st.sampled_from(("", "{", "null", "[]", "1", '"x"', "{'type': 'x'}", '{"type": null}',
-                                     '{"type": "session.update", "session": {"instructions": "\\ud800"}}',
-                                     '{"type": "conversation.item.create", "item": {"type": "message", "role": "user", '
-                                     '"content": [{"type": "input_text", "text": "\\udfff"}]}}',
-                                     "[" * 50_000 + "]" * 50_000, '{"a":' * 30_000 + "1" + "}" * 30_000,
-                                     '{"type": "' + "x" * 10_000 + '"}', "\x00\x01\x02")))
-    etype = draw(st.one_of(st.sampled_from(TYPES), st.sampled_from(("session.create", "response.done", "", "error",
-                                                                   "input_audio_buffer.append ")), json_values))
+        return draw(
+            st.sampled_from(
+                (
+                    "",
+                    "{",
+                    "null",
+                    "[]",
+                    "1",
+                    '"x"',
+                    "{'type': 'x'}",
+                    '{"type": null}',
+                    '{"type": "session.update", "session": {"instructions": "\\ud800"}}',
+                    '{"type": "conversation.item.create", "item": {"type": "message", "role": "user", '
+                    '"content": [{"type": "input_text", "text": "\\udfff"}]}}',
+                    "[" * 50_000 + "]" * 50_000,
+                    '{"a":' * 30_000 + "1" + "}" * 30_000,
+                    '{"type": "' + "x" * 10_000 + '"}',
+                    "\x00\x01\x02",
+                )
+            )
+        )
+    etype = draw(
+        st.one_of(
+            st.sampled_from(TYPES),
+            st.sampled_from(("session.create", "response.done", "", "error", "input_audio_buffer.append ")),
+            json_values,
+        )
+    )
     body = dict(draw(fields.get(etype, st.dictionaries(st.text(max_size=10), json_values, max_size=3)))
                 if isinstance(etype, str) else {})
     if etype == "response.create" and isinstance(body.get("response"), dict):
         body["response"].setdefault("max_output_tokens", 1)  # bound the work a valid one starts
     elif etype == "response.create":
-        body["response"] = {"max_output_tokens": 1, **({"bogus": body.get("response")} if "response" in body else {})}
+        body["response"] = {
+            "max_output_tokens": 1,
+            **({"bogus": body.get("response")} if "response" in body else {}),
+        }
     event = {"type": etype, **body}
     if draw(st.booleans()):
         event["event_id"] = draw(st.one_of(st.text(max_size=12), json_values))
@@ -148,10 +249,12 @@ class Session:
                 self.problems.append(f"error event not in OpenAI's shape: {exc}"[:300])
 
     def sync(self) -> None:
-        """Wait until the server has handled everything sent so far (an error event we can name comes back)."""
+        """Wait until the server has handled all sent so far (an error event we can name comes back)."""
         self._marks += 1
         mark = f"mark_{self._marks}"
-        self.ws.send(json.dumps({"type": "conversation.item.retrieve", "item_id": "no_such_item", "event_id": mark}))
+        self.ws.send(
+            json.dumps({"type": "conversation.item.retrieve", "item_id": "no_such_item", "event_id": mark})
+        )
         self._read_until(mark)
 
     def send(self, frame: str | bytes) -> None:
@@ -217,10 +320,18 @@ def test_out_of_order_events_and_huge_appends(server):
         {"type": "response.cancel"},  # nothing to cancel
         {"type": "response.cancel", "response_id": "resp_nope"},
         {"type": "output_audio_buffer.clear"},
-        {"type": "conversation.item.truncate", "item_id": "item_nope", "content_index": 0, "audio_end_ms": 10},
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "item_nope",
+            "content_index": 0,
+            "audio_end_ms": 10,
+        },
         {"type": "conversation.item.delete", "item_id": "item_nope"},
-        {"type": "conversation.item.create", "previous_item_id": "item_nope",
-         "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}},
+        {
+            "type": "conversation.item.create",
+            "previous_item_id": "item_nope",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        },
         {"type": "input_audio_buffer.append", "audio": _pcm(0.05)},
         {"type": "input_audio_buffer.commit"},  # 50 ms: too small
         {"type": "input_audio_buffer.clear"},
@@ -263,7 +374,9 @@ def test_frame_over_the_websocket_limit_closes_only_that_socket(server):
 
 def test_server_still_holds_a_conversation_after_realtime_fuzz(server):
     s = Session(server)
-    s.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+    s.send(
+        json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
+    )
     s.send(json.dumps({"type": "conversation.item.create", "item": {
         "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}}))
     s.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 8}}))

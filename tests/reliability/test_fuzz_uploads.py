@@ -28,20 +28,56 @@ from tests.reliability.conftest import check_http, health, rss_mb, tally
 EXAMPLES = 300
 MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-base", "pocketsphinx",
           "gpt-4o-transcribe-diarize", "tts-1", "../../etc/passwd", "", "whisper-1\x00")
-NAMES = ("clip.wav", "clip.mp3", "clip.exe", "clip", "clip.WAV", "../../../etc/passwd", "clip.mp3.exe", "noext.",
-         "ünïcödé.flac", "a" * 300 + ".wav", "\u202egnp.wav", ".wav", "clip.ogg", "clip.webm", "clip.m4a",
-         "C:\\temp\\x.wav", "")
-UNICODE = ("", " ", "\u200b\u200d", "\u202eevil", "e\u0301" * 200, "👩‍👩‍👧‍👦", "\ufeff", "\uffff\ufffe",
-           "\U0010ffff", "漢字かな", "\x00", "\x1b[31m", "\r\n\r\n--boundary", "%s%n%x", "null", "' OR 1=1 --")
+NAMES = (
+    "clip.wav",
+    "clip.mp3",
+    "clip.exe",
+    "clip",
+    "clip.WAV",
+    "../../../etc/passwd",
+    "clip.mp3.exe",
+    "noext.",
+    "ünïcödé.flac",
+    "a" * 300 + ".wav",
+    "\u202egnp.wav",
+    ".wav",
+    "clip.ogg",
+    "clip.webm",
+    "clip.m4a",
+    "C:\\temp\\x.wav",
+    "",
+)
+UNICODE = (
+    "",
+    " ",
+    "\u200b\u200d",
+    "\u202eevil",
+    "e\u0301" * 200,
+    "👩‍👩‍👧‍👦",
+    "\ufeff",
+    "\uffff\ufffe",
+    "\U0010ffff",
+    "漢字かな",
+    "\x00",
+    "\x1b[31m",
+    "\r\n\r\n--boundary",
+    "%s%n%x",
+    "null",
+    "' OR 1=1 --",
+)
 STT_FIELDS = {
     "language": st.sampled_from(("en", "fr", "zz", "EN", "english", "", "x" * 1000, *UNICODE)),
     "prompt": st.one_of(st.text(max_size=40), st.sampled_from(("x" * 5000, "word " * 300, *UNICODE))),
     "temperature": st.sampled_from(("0", "0.5", "1", "-1", "2", "nan", "inf", "-0", "1e309", "abc", "")),
-    "response_format": st.sampled_from(("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "xml", "")),
+    "response_format": st.sampled_from(
+        ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "xml", "")
+    ),
     "timestamp_granularities[]": st.sampled_from(("word", "segment", "char", "")),
     "include[]": st.sampled_from(("logprobs", "everything")),
     "stream": st.sampled_from(("true", "false", "maybe", "1")),
-    "chunking_strategy": st.sampled_from(("auto", "server_vad", "{", '{"type": "server_vad", "threshold": 7}', "null")),
+    "chunking_strategy": st.sampled_from(
+        ("auto", "server_vad", "{", '{"type": "server_vad", "threshold": 7}', "null")
+    ),
     "known_speaker_names[]": st.sampled_from(("alice", "")),
     "known_speaker_references[]": st.sampled_from(("data:audio/wav;base64,AAAA", "file:///etc/passwd", "%%")),
 }
@@ -57,11 +93,15 @@ def real_files() -> dict[str, bytes]:
     return files
 
 
-def wav_header(*, rate: int, channels: int, bits: int, tag: int, data_size: int | None, payload: bytes) -> bytes:
+def wav_header(
+    *, rate: int, channels: int, bits: int, tag: int, data_size: int | None, payload: bytes
+) -> bytes:
     """A RIFF/WAVE file whose fmt chunk says whatever it is told to."""
     block = (channels * bits // 8) & 0xFFFF
     byte_rate = (rate * block) & 0xFFFFFFFF
-    fmt = struct.pack("<HHIIHH", tag & 0xFFFF, channels & 0xFFFF, rate & 0xFFFFFFFF, byte_rate, block, bits & 0xFFFF)
+    fmt = struct.pack(
+        "<HHIIHH", tag & 0xFFFF, channels & 0xFFFF, rate & 0xFFFFFFFF, byte_rate, block, bits & 0xFFFF
+    )
     size = len(payload) if data_size is None else data_size
     body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
             + b"data" + struct.pack("<I", size & 0xFFFFFFFF) + payload)
@@ -75,8 +115,11 @@ absurd_wavs = st.builds(
     bits=st.sampled_from((0, 1, 8, 12, 16, 24, 32, 64, 65535)),
     tag=st.sampled_from((1, 3, 0, 2, 6, 7, 85, 0xFFFE, 0xFFFF)),
     data_size=st.sampled_from((None, 0, 1, 0x7FFFFFFF, 0xFFFFFFFF)),
-    payload=st.one_of(st.binary(max_size=64), st.just(b"\x00\x01" * 2000), st.just(np.random.default_rng(0).integers(
-        -3000, 3000, 8000, dtype="<i2").tobytes())),
+    payload=st.one_of(
+        st.binary(max_size=64),
+        st.just(b"\x00\x01" * 2000),
+        st.just(np.random.default_rng(0).integers(-3000, 3000, 8000, dtype="<i2").tobytes()),
+    ),
 )
 
 
@@ -105,9 +148,23 @@ def file_bytes(real):
         damaged(real),
         damaged(real),
         absurd_wavs,
-        st.sampled_from((b"RIFF", b"RIFF\x00\x00\x00\x00WAVE", b"fLaC", b"OggS", b"ID3", b"\xff\xfb", b"\x1aE\xdf\xa3",
-                         b"\x00\x00\x00\x18ftypM4A ", b"%PDF-1.4", b"\x89PNG\r\n\x1a\n", b"{\"text\": 1}",
-                         "<html>".encode(), "🎵".encode() * 100)),
+        st.sampled_from(
+            (
+                b"RIFF",
+                b"RIFF\x00\x00\x00\x00WAVE",
+                b"fLaC",
+                b"OggS",
+                b"ID3",
+                b"\xff\xfb",
+                b"\x1aE\xdf\xa3",
+                b"\x00\x00\x00\x18ftypM4A ",
+                b"%PDF-1.4",
+                b"\x89PNG\r\n\x1a\n",
+                b'{"text": 1}',
+                b"<html>",
+                "🎵".encode() * 100,
+            )
+        ),
     )
 
 
@@ -140,16 +197,26 @@ def test_fuzzed_uploads_never_5xx(server, real_files):
                ("audio/wav", "application/octet-stream", "text/plain", "", "audio/x-\u00e9")))
     def fire(data, name, model, endpoint, fields, mime):
         if endpoint == "chat":
-            part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode(),
-                                                           "format": "mp3" if name.endswith("mp3") else "wav"}}
-            body = {"model": "gpt-4o-mini" if model.startswith("whisper") else model, "max_completion_tokens": 1,
-                    "messages": [{"role": "user", "content": [part]}]}
+            part = {
+                "type": "input_audio",
+                "input_audio": {
+                    "data": base64.b64encode(data).decode(),
+                    "format": "mp3" if name.endswith("mp3") else "wav",
+                },
+            }
+            body = {
+                "model": "gpt-4o-mini" if model.startswith("whisper") else model,
+                "max_completion_tokens": 1,
+                "messages": [{"role": "user", "content": [part]}],
+            }
             resp = client.post("/chat/completions", json=body)
         else:
             form = {"model": model, **fields}
             resp = client.post(f"/audio/{endpoint}", data=form,
                                files={"file": (name, data, mime or "application/octet-stream")})
-        status = check_http(resp, problems, f"{endpoint} {model!r} {name[:30]!r} {len(data)} B {sorted(fields)}")
+        status = check_http(
+            resp, problems, f"{endpoint} {model!r} {name[:30]!r} {len(data)} B {sorted(fields)}"
+        )
         statuses[(endpoint, status)] += 1
         if _sse_server_error(resp):
             problems.append(f"{endpoint}: server_error event in the stream: {resp.text[:300]}")
@@ -159,7 +226,9 @@ def test_fuzzed_uploads_never_5xx(server, real_files):
     bad = sum(n for (_, s), n in statuses.items() if 400 <= s < 500)
     fives = sum(n for (_, s), n in statuses.items() if s >= 500)
     tally("upload fuzz (hypothesis)", bad=bad, server_errors=fives)
-    print(f"\nupload fuzz: {sent} requests in {time.monotonic() - t0:.0f} s: {dict(sorted(statuses.items()))}")
+    print(
+        f"\nupload fuzz: {sent} requests in {time.monotonic() - t0:.0f} s: {dict(sorted(statuses.items()))}"
+    )
     assert not problems, "\n".join(problems[:20])
     assert fives == 0 and bad >= 250
 
@@ -198,9 +267,13 @@ def test_bombs_and_oversized_files_are_refused_cheaply(server, bombs):
                 statuses.append(check_http(resp, problems, f"{name} ({len(data)} B) to {endpoint}"))
                 code = resp.json()["error"]["code"] if resp.status_code == 400 else None
                 if code != ("invalid_audio" if name == "wav_1000ch" else "audio_too_long") or took > 30:
-                    problems.append(f"{name} to {endpoint}: {resp.status_code} after {took:.1f} s: {resp.text[:200]}")
-        part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(bombs["flac_12h_silence"]).decode(),
-                                                       "format": "wav"}}
+                    problems.append(
+                        f"{name} to {endpoint}: {resp.status_code} after {took:.1f} s: {resp.text[:200]}"
+                    )
+        part = {
+            "type": "input_audio",
+            "input_audio": {"data": base64.b64encode(bombs["flac_12h_silence"]).decode(), "format": "wav"},
+        }
         resp = client.post("/chat/completions", json={"model": "gpt-4o-mini", "max_completion_tokens": 1,
                                                       "messages": [{"role": "user", "content": [part]}]})
         statuses.append(check_http(resp, problems, "flac bomb as chat input_audio"))
@@ -208,12 +281,21 @@ def test_bombs_and_oversized_files_are_refused_cheaply(server, bombs):
             problems.append(f"flac bomb as chat input_audio: {resp.status_code}")
         huge = b"RIFF" + b"\x00" * (26 * 2**20)
         for endpoint in ("transcriptions", "translations"):
-            resp = client.post(f"/audio/{endpoint}", data={"model": "whisper-1"}, files={"file": ("big.wav", huge)})
+            resp = client.post(
+                f"/audio/{endpoint}", data={"model": "whisper-1"}, files={"file": ("big.wav", huge)}
+            )
             statuses.append(check_http(resp, problems, f"26 MB to {endpoint}"))
             if resp.status_code != 413:
                 problems.append(f"26 MB to {endpoint}: {resp.status_code}")
-        for text, status in (("x" * 4096, 200), ("x" * 4097, 400), ("é" * 4097, 400), ("\U0001f600" * 4097, 400)):
-            with client.stream("POST", "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": text}) as r:
+        for text, status in (
+            ("x" * 4096, 200),
+            ("x" * 4097, 400),
+            ("é" * 4097, 400),
+            ("\U0001f600" * 4097, 400),
+        ):
+            with client.stream(
+                "POST", "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": text}
+            ) as r:
                 statuses.append(r.status_code)
                 if r.status_code != status:
                     problems.append(f"speech input of {len(text)} chars: {r.status_code}, expected {status}")
@@ -232,16 +314,22 @@ def test_bombs_and_oversized_files_are_refused_cheaply(server, bombs):
 
 @settings(max_examples=40, deadline=None, database=None, phases=[Phase.generate],
           suppress_health_check=list(HealthCheck))
-@given(text=st.one_of(st.text(st.characters(codec="utf-8"), min_size=0, max_size=30),
-                      st.sampled_from(UNICODE), st.sampled_from(("...", "?!", "123456789", "-" * 30, "\n" * 20,
-                                                                 "\\ud800", "a\\udfffb"))),
-       voice=st.sampled_from(("alloy", "coral", "piper-joe", "espeak-fr", "ash", "../alloy", "ALLOY")),
-       fmt=st.sampled_from(("mp3", "wav", "pcm", "opus", "aac", "flac", "sse")))
+@given(
+    text=st.one_of(
+        st.text(st.characters(codec="utf-8"), min_size=0, max_size=30),
+        st.sampled_from(UNICODE),
+        st.sampled_from(("...", "?!", "123456789", "-" * 30, "\n" * 20, "\\ud800", "a\\udfffb")),
+    ),
+    voice=st.sampled_from(("alloy", "coral", "piper-joe", "espeak-fr", "ash", "../alloy", "ALLOY")),
+    fmt=st.sampled_from(("mp3", "wav", "pcm", "opus", "aac", "flac", "sse")),
+)
 def test_speech_input_unicode_edges_never_5xx(server, text, voice, fmt):
     sse = fmt == "sse"
     raw = json.dumps({"model": "gpt-4o-mini-tts", "voice": voice, "input": text,
                       "response_format": "pcm" if sse else fmt, "stream_format": "sse" if sse else "audio"})
-    raw = raw.replace("\\\\ud800", "\\ud800").replace("\\\\udfff", "\\udfff")  # lone surrogates, escaped in JSON
+    raw = raw.replace("\\\\ud800", "\\ud800").replace(
+        "\\\\udfff", "\\udfff"
+    )  # lone surrogates, escaped in JSON
     problems: list[str] = []
     resp = httpx.post(server.url + "/audio/speech", content=raw, headers={"content-type": "application/json"},
                       timeout=120)

@@ -62,7 +62,9 @@ def test_api_key_never_reaches_reprs_logs_history_cache_or_widgets(guarded, tmp_
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
     cache_dir = tmp_path / "cache"
-    lab = audiolab.connect(guarded.url, api_key=FAKE_KEY, cache="readwrite", cache_dir=cache_dir, max_retries=0)
+    lab = audiolab.connect(
+        guarded.url, api_key=FAKE_KEY, cache="readwrite", cache_dir=cache_dir, max_retries=0
+    )
     clip = Audio.from_file(speech_clip_path("beckett.wav")).slice(0, 3)
     shown: list[str] = []
 
@@ -91,7 +93,13 @@ def test_api_key_never_reaches_reprs_logs_history_cache_or_widgets(guarded, tmp_
     wrong = audiolab.connect(guarded.url, api_key=WRONG_KEY, max_retries=0)
     with pytest.raises(openai.AuthenticationError) as denied:
         wrong.client.models.list()
-    shown += [str(denied.value), repr(denied.value), describe_error(denied.value), repr(wrong), wrong._repr_html_()]
+    shown += [
+        str(denied.value),
+        repr(denied.value),
+        describe_error(denied.value),
+        repr(wrong),
+        wrong._repr_html_(),
+    ]
 
     tl = TranscriptLab(lab, clip, models=["whisper-1"])
     tl.run(progress=False)
@@ -116,23 +124,42 @@ def test_api_key_never_reaches_reprs_logs_history_cache_or_widgets(guarded, tmp_
 
 def test_token_is_required_and_wrong_tokens_get_openai_shaped_401(guarded):
     url = guarded.url
-    variants = ["", FAKE_KEY[:-1], FAKE_KEY + "x", FAKE_KEY.upper(), " " + FAKE_KEY, FAKE_KEY[:12], "sk-tëst-ü",
-                WRONG_KEY, "x" * 10_000]
+    variants = [
+        "",
+        FAKE_KEY[:-1],
+        FAKE_KEY + "x",
+        FAKE_KEY.upper(),
+        " " + FAKE_KEY,
+        FAKE_KEY[:12],
+        "sk-tëst-ü",
+        WRONG_KEY,
+        "x" * 10_000,
+    ]
     for token in variants:
         header = f"Bearer {token}".strip().encode("utf-8")  # a header value cannot end in a space
         r = httpx.get(url + "/models", headers={"Authorization": header}, timeout=30)
         assert r.status_code == 401 and error_problem(401, r.json()) is None, (token[:20], r.status_code)
         assert r.json()["error"]["code"] == "invalid_api_key" and not _leaks(r.text)
-    for header in ({}, {"Authorization": f"Basic {FAKE_KEY}"}, {"Authorization": FAKE_KEY}, {"X-Api-Key": FAKE_KEY}):
+    for header in (
+        {},
+        {"Authorization": f"Basic {FAKE_KEY}"},
+        {"Authorization": FAKE_KEY},
+        {"X-Api-Key": FAKE_KEY},
+    ):
         assert httpx.get(url + "/models", headers=header, timeout=30).status_code == 401
-    assert httpx.get(url + "/models", headers={"Authorization": f"bearer {FAKE_KEY}"}, timeout=30).status_code == 200
+    assert (
+        httpx.get(url + "/models", headers={"Authorization": f"bearer {FAKE_KEY}"}, timeout=30).status_code
+        == 200
+    )
     assert httpx.get(url.removesuffix("/v1") + "/health", timeout=30).status_code == 200
     ws_url = url.replace("http://", "ws://") + "/realtime?model=gpt-realtime"
     for kwargs in ({}, {"subprotocols": ["realtime", f"openai-insecure-api-key.{WRONG_KEY}"]}):
         with pytest.raises(InvalidStatus) as exc, connect(ws_url, open_timeout=30, **kwargs):
             pass
         assert exc.value.response.status_code == 403, exc.value
-    with connect(ws_url, open_timeout=30, subprotocols=["realtime", f"openai-insecure-api-key.{FAKE_KEY}"]) as ws:
+    with connect(
+        ws_url, open_timeout=30, subprotocols=["realtime", f"openai-insecure-api-key.{FAKE_KEY}"]
+    ) as ws:
         assert json.loads(ws.recv(timeout=60))["type"] == "session.created"
 
 
@@ -154,11 +181,16 @@ def test_cors_is_off_by_default_and_allows_only_configured_origins(server):
         assert ok.status_code == 200 and ok.headers.get("access-control-allow-origin") == origin, ok.headers
         denied = _preflight(handle.url, "http://evil.example")
         assert denied.headers.get("access-control-allow-origin") != "http://evil.example"
-        r = httpx.get(handle.url + "/models", headers={"Origin": origin, "Authorization": f"Bearer {FAKE_KEY}"},
-                      timeout=30)
+        r = httpx.get(
+            handle.url + "/models",
+            headers={"Origin": origin, "Authorization": f"Bearer {FAKE_KEY}"},
+            timeout=30,
+        )
         assert r.status_code == 200 and r.headers.get("access-control-allow-origin") == origin
         r = httpx.get(handle.url + "/models", headers={"Origin": origin}, timeout=30)
-        assert r.status_code == 401 and r.headers.get("access-control-allow-origin") == origin  # readable error
+        assert (
+            r.status_code == 401 and r.headers.get("access-control-allow-origin") == origin
+        )  # readable error
     finally:
         handle.stop()
 
@@ -170,7 +202,9 @@ def small_limit():
     handle.stop()
 
 
-def _chunked_upload(url: str, path: str, content_type: str, head: bytes, total: int) -> tuple[int, bytes, float]:
+def _chunked_upload(
+    url: str, path: str, content_type: str, head: bytes, total: int
+) -> tuple[int, bytes, float]:
     """POST ``head`` then zeros with chunked transfer encoding (no Content-Length) until the server
     answers or ``total`` bytes are sent; returns (bytes sent, response head, seconds)."""
     host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
@@ -213,16 +247,20 @@ def _chunked_upload(url: str, path: str, content_type: str, head: bytes, total: 
 
 def test_upload_limit_is_enforced_while_streaming_a_chunked_body(small_limit):
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{boundary}\r\n"
-            f"Content-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
-            f"Content-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--{boundary}\r\n'
+        f'Content-Disposition: form-data; name="file"; filename="big.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\n"
+    ).encode()
     total = 256 * 2**20
     results = []
     before = rss_mb()
-    for path, ctype, start in (("/v1/audio/transcriptions", f"multipart/form-data; boundary={boundary}", head),
-                               ("/v1/audio/translations", f"multipart/form-data; boundary={boundary}", head),
-                               ("/v1/audio/speech", "application/json", b'{"input": "'),
-                               ("/v1/chat/completions", "application/json", b'{"messages": "')):
+    for path, ctype, start in (
+        ("/v1/audio/transcriptions", f"multipart/form-data; boundary={boundary}", head),
+        ("/v1/audio/translations", f"multipart/form-data; boundary={boundary}", head),
+        ("/v1/audio/speech", "application/json", b'{"input": "'),
+        ("/v1/chat/completions", "application/json", b'{"messages": "'),
+    ):
         sent, response, took = _chunked_upload(small_limit.url, path, ctype, start, total)
         status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1") else None
         body = response.split(b"\r\n\r\n", 1)[-1]
@@ -244,8 +282,22 @@ class _Audit:
         sys.addaudithook(self)
 
     def __call__(self, event: str, args) -> None:
-        if self.on and event in ("open", "os.listdir", "os.scandir", "os.remove", "os.rename", "shutil.copyfile",
-                                 "os.mkdir", "glob.glob", "os.chdir") and self.marker in repr(args):
+        if (
+            self.on
+            and event
+            in (
+                "open",
+                "os.listdir",
+                "os.scandir",
+                "os.remove",
+                "os.rename",
+                "shutil.copyfile",
+                "os.mkdir",
+                "glob.glob",
+                "os.chdir",
+            )
+            and self.marker in repr(args)
+        ):
             self.hits.append((event, repr(args)[:200]))
 
 
@@ -256,8 +308,15 @@ def test_ids_from_requests_are_looked_up_never_joined_into_paths(server, tmp_pat
     for name in ("x", "x.onnx", "x.onnx.json", "model.bin", "passwd"):
         (target / name).write_text("not for you")
     ups = "../" * 12
-    evil = [f"{ups}{str(target).lstrip('/')}/x", f"{target}/x", f"..\\..\\{canary}\\x", f"{ups}etc/passwd{canary}",
-            f"file://{target}/x", f"{canary}/../../x", f"{target}/x.onnx"]
+    evil = [
+        f"{ups}{str(target).lstrip('/')}/x",
+        f"{target}/x",
+        f"..\\..\\{canary}\\x",
+        f"{ups}etc/passwd{canary}",
+        f"file://{target}/x",
+        f"{canary}/../../x",
+        f"{target}/x.onnx",
+    ]
     audit = _Audit(canary)
     statuses = []
     wav = Audio.from_file(speech_clip_path("beckett.wav")).slice(0, 1).to_wav_bytes()
@@ -272,15 +331,35 @@ def test_ids_from_requests_are_looked_up_never_joined_into_paths(server, tmp_pat
                     c.post("/audio/speech", json={"model": "tts-1", "voice": {"id": bad}, "input": "x"}),
                     c.post("/audio/speech", json={"model": bad, "voice": "alloy", "input": "x"}),
                     c.post("/audio/transcriptions", data={"model": bad}, files={"file": ("a.wav", wav)}),
-                    c.post("/audio/transcriptions", data={"model": "whisper-1", "language": bad},
-                           files={"file": (bad + ".wav", wav)}),
+                    c.post(
+                        "/audio/transcriptions",
+                        data={"model": "whisper-1", "language": bad},
+                        files={"file": (bad + ".wav", wav)},
+                    ),
                     c.post("/audio/translations", data={"model": bad}, files={"file": ("a.wav", wav)}),
-                    c.post("/chat/completions", json={"model": bad, "messages": [{"role": "user", "content": "x"}]}),
-                    c.post("/chat/completions", json={"model": "gpt-4o-mini", "messages": [
-                        {"role": "assistant", "audio": {"id": bad}}, {"role": "user", "content": "x"}]}),
-                    c.post("/chat/completions", json={"model": "gpt-4o-mini", "modalities": ["text", "audio"],
-                                                      "audio": {"voice": bad, "format": "wav"},
-                                                      "messages": [{"role": "user", "content": "x"}]}),
+                    c.post(
+                        "/chat/completions",
+                        json={"model": bad, "messages": [{"role": "user", "content": "x"}]},
+                    ),
+                    c.post(
+                        "/chat/completions",
+                        json={
+                            "model": "gpt-4o-mini",
+                            "messages": [
+                                {"role": "assistant", "audio": {"id": bad}},
+                                {"role": "user", "content": "x"},
+                            ],
+                        },
+                    ),
+                    c.post(
+                        "/chat/completions",
+                        json={
+                            "model": "gpt-4o-mini",
+                            "modalities": ["text", "audio"],
+                            "audio": {"voice": bad, "format": "wav"},
+                            "messages": [{"role": "user", "content": "x"}],
+                        },
+                    ),
                     c.get("/models/" + bad.replace("/", "%2F")),
                 ]
                 statuses += [(r.status_code, r.request.url.path) for r in reqs]

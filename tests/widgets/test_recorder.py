@@ -145,7 +145,9 @@ def test_ipywebrtc_engine_decodes_its_webm_opus_recording(two_cities_path):
     with av.open(buf, "w", format="webm") as out:  # what MediaRecorder produces in Chrome
         stream = out.add_stream("libopus", rate=48000, layout="mono")
         for i in range(0, speech.num_samples, 960):
-            frame = av.AudioFrame.from_ndarray(speech.samples[None, i:i + 960].copy(), format="flt", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                speech.samples[None, i : i + 960].copy(), format="flt", layout="mono"
+            )
             frame.sample_rate = 48000
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -163,9 +165,13 @@ def test_unknown_engine_is_rejected():
 
 
 def test_import_audiolab_loads_no_widget_code():
-    code = ("import sys, time; t = time.perf_counter(); import audiolab; dt = time.perf_counter() - t; "
-            "bad = [m for m in sys.modules if m.startswith(('audiolab.widgets', 'anywidget', 'ipywidgets'))]; "
-            "print(dt, bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    code = (
+        "import sys, time; t = time.perf_counter(); import audiolab; dt = time.perf_counter() - t; "
+        "bad = [m for m in sys.modules if m.startswith(('audiolab.widgets', 'anywidget', 'ipywidgets'))]; "
+        "print(dt, bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split(" ", 1)
     assert out[1].strip() == "[]"
     assert float(out[0]) <= 1.0

@@ -81,7 +81,11 @@ def test_wer_and_cer_match_jiwer_on_whisper_normalised_text(lab_run, utterance):
         assert r.wer == pytest.approx(jiwer.wer(ref, hyp))
         assert r.cer == pytest.approx(jiwer.cer(ref, hyp))
         out = jiwer.process_words(ref, hyp)
-        assert (r.substitutions, r.deletions, r.insertions) == (out.substitutions, out.deletions, out.insertions)
+        assert (r.substitutions, r.deletions, r.insertions) == (
+            out.substitutions,
+            out.deletions,
+            out.insertions,
+        )
 
 
 @pytest.mark.engines
