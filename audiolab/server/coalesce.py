@@ -283,10 +283,22 @@ def sharing_of(app_state) -> Sharing:
             bound = int(settings.response_cache_mb * 2**20)
             cache = ResponseCache(settings.response_cache_dir, max_bytes=bound)
         sharing = app_state.sharing = Sharing(cache, enabled=enabled)
+        _show_ratio_at(str(getattr(settings, "log_level", "warning")))
         metrics = getattr(app_state, "metrics", None)
         if metrics is not None:
             _export(sharing, metrics.registry)
     return sharing
+
+
+def _show_ratio_at(level: str) -> None:
+    """With ``log_level`` info or debug (``AUDIOLAB_LOG_LEVEL=info``), print the hit-ratio lines
+    on stderr as uvicorn prints its own; at the default (warning) they stay quiet."""
+    if level.lower() not in ("info", "debug", "trace") or log.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def _export(sharing: Sharing, registry) -> None:

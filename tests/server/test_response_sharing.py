@@ -218,3 +218,25 @@ def test_api_keys_never_reach_the_cache(tmp_path):
     assert len(files) == 1
     assert all(SECRET.encode() not in f.read_bytes() for f in files)
     assert all(SECRET not in f.name for f in files)
+
+
+def test_hit_ratio_shows_in_metrics_and_in_the_log(tmp_path, caplog):
+    import httpx
+
+    caplog.set_level("INFO", logger="audiolab.server.coalesce")
+    with server(tmp_path) as h:
+        async def go():
+            c = client(h)
+            await asyncio.gather(speech(c), speech(c))
+            return await speech(c)
+
+        assert asyncio.run(go())[0] == "hit"
+        text = httpx.get(h.url.removesuffix("/v1") + "/metrics").text
+    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+               if line.startswith("audiolab_response_cache")}
+    assert samples['audiolab_response_cache_requests_total{outcome="computed",route="speech"}'] == 1
+    assert samples['audiolab_response_cache_requests_total{outcome="joined",route="speech"}'] == 1
+    assert samples['audiolab_response_cache_requests_total{outcome="hits",route="speech"}'] == 1
+    assert samples["audiolab_response_cache_bytes"] > 1000
+    ratios = [r.getMessage() for r in caplog.records if "hit ratio" in r.getMessage()]
+    assert ratios[-1] == "response sharing: speech hits (hit ratio 67%)"
