@@ -3,7 +3,7 @@
 #   make test   the same install, then the whole test suite
 #   make unit   the fast tests: no engines, no weights (only the Python install), under 2 minutes
 #   make lint   ruff over audiolab, tests and bench
-#   make serve  run the local OpenAI-compatible backend on its own (http://127.0.0.1:8000/v1)
+#   make serve  run the local OpenAI-compatible backend on its own (http://127.0.0.1:8000/v1; TLS=1 for https)
 # Options: PYTHON=python3.11  JUPYTER_PORT=8888  LAB_FLAGS=--no-browser  PORT=8000  API_KEY=...
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -17,7 +17,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: unit lint lab test serve install system-deps kernel weights clean help
+.PHONY: unit lint lab test serve install system-deps kernel weights node-deps clean help
 
 help:
 	@sed -n '1,9p' Makefile
@@ -52,7 +52,18 @@ lab: install
 	@echo "==> Starting JupyterLab on notebooks/ at http://127.0.0.1:$(JUPYTER_PORT)/lab (Ctrl-C stops it)"
 	$(BIN)/jupyter lab notebooks/ --port=$(JUPYTER_PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
-test: install
+# The official OpenAI Node SDK for tests/node (pinned in its package-lock.json); skipped without npm.
+NODE_MODULES := tests/node/node_modules/.package-lock.json
+
+$(NODE_MODULES): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  echo "==> Installing the Node SDK test packages (npm ci in tests/node)"; \
+	  npm ci --prefix tests/node --no-audit --no-fund; \
+	else echo "==> npm not found: the Node SDK test will be skipped"; fi
+
+node-deps: $(NODE_MODULES)
+
+test: install node-deps
 	@echo "==> Running the test suite"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -70,7 +81,8 @@ lint: $(STAMP)
 
 serve: install
 	@echo "==> Serving the local backend on http://127.0.0.1:$(PORT)/v1"
-	$(BIN)/audiolab serve --port $(PORT) $(if $(API_KEY),--api-key $(API_KEY),) $(if $(HOST),--host $(HOST),)
+	$(BIN)/audiolab serve --port $(PORT) $(if $(API_KEY),--api-key $(API_KEY),) $(if $(HOST),--host $(HOST),) \
+	  $(if $(TLS),--tls,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

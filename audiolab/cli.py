@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--api-key", default=None, help="require this bearer token (needed off loopback)")
     serve.add_argument("--cors", default=None, help="comma-separated allowed CORS origins (default: off)")
     serve.add_argument("--preload", default=None, help="comma-separated model ids to load at start")
+    serve.add_argument("--tls", action="store_true",
+                       help="serve https:// and wss:// with a self-signed certificate for localhost (made once)")
+    serve.add_argument("--ssl-certfile", default=None, help="serve TLS with this certificate (PEM) instead")
+    serve.add_argument("--ssl-keyfile", default=None, help="the private key (PEM) of --ssl-certfile")
     args = parser.parse_args(argv)
 
     from audiolab.server.serve import serve_forever
@@ -31,12 +35,31 @@ def main(argv: list[str] | None = None) -> int:
     if settings.port == 0:
         settings = settings.replace(port=8000)
     try:
-        print(f"audiolab: serving the OpenAI-compatible API on http://{settings.host}:{settings.port}/v1", flush=True)
-        serve_forever(settings)
+        tls = _tls(args, settings)
+        scheme = "https" if tls else "http"
+        host = "localhost" if tls and tls.ca and settings.is_loopback else settings.host
+        print(f"audiolab: serving the OpenAI-compatible API on {scheme}://{host}:{settings.port}/v1", flush=True)
+        if tls is not None and tls.ca is not None:
+            print(f"audiolab: clients trust it with the CA {tls.ca} (Node: NODE_EXTRA_CA_CERTS={tls.ca})", flush=True)
+        serve_forever(settings, tls=tls)
     except AudiolabError as exc:
         print(f"audiolab: {exc.message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _tls(args, settings):
+    """The TLS files asked for on the command line (``--tls``, or ``--ssl-certfile/--ssl-keyfile``)."""
+    from audiolab.errors import InvalidRequest
+    from audiolab.server import tls
+
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise InvalidRequest("--ssl-certfile and --ssl-keyfile go together.", param="ssl_keyfile")
+    if args.ssl_certfile:
+        return tls.user_certificate(args.ssl_certfile, args.ssl_keyfile)
+    if args.tls:
+        return tls.localhost_certificate(settings.cache_dir / "tls")
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from audiolab.errors import BackendError, InvalidRequest
 from audiolab.server.settings import Settings
+from audiolab.server.tls import TlsFiles
 
 __all__ = ["ServerHandle", "start_in_thread", "serve_forever", "check_binding"]
 
@@ -29,17 +30,23 @@ def check_binding(settings: Settings) -> None:
 
 @dataclass
 class ServerHandle:
-    """A running in-process server. ``url`` is its OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+    """A running in-process server. ``url`` is its OpenAI base URL (``http://127.0.0.1:PORT/v1``,
+    ``https://localhost:PORT/v1`` with TLS); ``tls`` names the certificate files (``tls.ca`` is
+    what a client must trust)."""
 
     host: str
     port: int
     app: object
     _server: object
     _thread: threading.Thread
+    tls: TlsFiles | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        if self.tls is None:
+            return f"http://{self.host}:{self.port}/v1"
+        host = "localhost" if self.host in ("127.0.0.1", "::1") else self.host  # the name on the certificate
+        return f"https://{host}:{self.port}/v1"
 
     @property
     def alive(self) -> bool:
@@ -60,8 +67,14 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
-def start_in_thread(settings: Settings | None = None, *, timeout: float = 30.0) -> ServerHandle:
-    """Start the backend on ``settings.host`` (127.0.0.1) and a free port, in a daemon thread.
+def _ssl_options(tls: TlsFiles | None) -> dict:
+    return {} if tls is None else {"ssl_certfile": str(tls.certfile), "ssl_keyfile": str(tls.keyfile)}
+
+
+def start_in_thread(settings: Settings | None = None, *, timeout: float = 30.0,
+                    tls: TlsFiles | None = None) -> ServerHandle:
+    """Start the backend on ``settings.host`` (127.0.0.1) and a free port, in a daemon thread;
+    with ``tls`` (see :mod:`audiolab.server.tls`) it serves HTTPS and WSS.
 
     Raises:
         BackendError: the server did not come up within ``timeout`` seconds.
@@ -76,7 +89,7 @@ def start_in_thread(settings: Settings | None = None, *, timeout: float = 30.0) 
     sock = _bind(settings)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level=settings.log_level, lifespan="off", ws="websockets-sansio",
-                            ws_max_size=32 * 1024 * 1024, timeout_graceful_shutdown=2)
+                            ws_max_size=32 * 1024 * 1024, timeout_graceful_shutdown=2, **_ssl_options(tls))
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 
@@ -96,11 +109,11 @@ def start_in_thread(settings: Settings | None = None, *, timeout: float = 30.0) 
             server.should_exit = True
             raise BackendError(f"The local backend did not start within {timeout:.0f} s.")
         time.sleep(0.02)
-    return ServerHandle(settings.host, port, app, server, thread)
+    return ServerHandle(settings.host, port, app, server, thread, tls)
 
 
-def serve_forever(settings: Settings) -> None:
-    """Run the backend in the foreground until interrupted (``audiolab serve``)."""
+def serve_forever(settings: Settings, *, tls: TlsFiles | None = None) -> None:
+    """Run the backend in the foreground until interrupted (``audiolab serve``), over TLS with ``tls``."""
     import uvicorn
 
     from audiolab.server.app import create_app
@@ -108,4 +121,4 @@ def serve_forever(settings: Settings) -> None:
     check_binding(settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port or 8000, log_level=settings.log_level,
-                ws="websockets-sansio", ws_max_size=32 * 1024 * 1024)
+                ws="websockets-sansio", ws_max_size=32 * 1024 * 1024, **_ssl_options(tls))

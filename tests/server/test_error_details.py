@@ -69,3 +69,18 @@ def test_voice_consent_endpoints_answer_openai_shaped_errors(lab):
             call()
         assert exc.value.body["param"] == "consent_id" and "no custom voices" in exc.value.body["message"]
         assert "Invalid URL" not in exc.value.body["message"]
+
+
+def test_readme_documents_every_error_status_the_server_sends():
+    import re
+    from pathlib import Path
+
+    from audiolab import errors
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Status codes the spec does not list", 1)[1].split("\n## ", 1)[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d{3}) \|", section, flags=re.M)}
+    server_side = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.AudiolabError)
+                   and c not in (errors.AudiolabError, errors.BackendError, errors.MissingAPIKey, errors.CacheMiss)]
+    # The app's own handlers add 400 (request validation), 404 (unknown path) and 405 (method).
+    assert {c.status_code for c in server_side} | {400, 404, 405} <= documented
