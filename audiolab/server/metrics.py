@@ -51,10 +51,9 @@ class Metrics:
         self.request_seconds = Histogram("audiolab_request_duration_seconds",
                                          "HTTP request latency, until the last byte of the response.",
                                          ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.first_audio_seconds = Histogram(
-            "audiolab_realtime_first_audio_seconds",
-            "Realtime: from the end of the user's turn (speech_stopped) to the first output audio delta.",
-            buckets=_LATENCY_BUCKETS, registry=r)
+        self.turn_pieces = Counter("audiolab_realtime_turn_pieces",
+                                   "Realtime: pieces of user turns transcribed while the user still spoke.",
+                                   registry=r)
 
     # --- job runner hooks ------------------------------------------------------------------------
     def queue_depth(self, priority: str, n: int) -> None:

@@ -74,6 +74,18 @@ class Transcript:
     def words(self) -> tuple[Word, ...]:
         return tuple(w for s in self.segments for w in s.words)
 
+    @classmethod
+    def join(cls, parts, *, duration: float, language: str | None = None) -> Transcript:
+        """One transcript from the parts an engine's ``stream()`` yields (one segment each), in order."""
+        parts = list(parts)
+        segments = tuple(s for p in parts for s in p.segments)
+        logprobs = None
+        if parts and all(p.logprobs is not None for p in parts):
+            logprobs = tuple(lp for p in parts for lp in p.logprobs)
+        extra = {"partial": True} if any(getattr(p, "partial", False) for p in parts) else {}
+        return cls(text="".join(s.text for s in segments).strip(), language=parts[0].language if parts else
+                   (language or "en"), duration=duration, segments=segments, logprobs=logprobs, **extra)
+
 
 @dataclass(frozen=True)
 class Prosody:

@@ -33,6 +33,7 @@ from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
 from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
+from audiolab.server.realtime.incremental import TurnPieces
 from audiolab.server.realtime.input_buffer import InputBuffer
 from audiolab.server.realtime.response import ResponseParams, ResponseRun, chat_stream, prompt_messages, speech_stream
 from audiolab.server.realtime.speculation import SpeculativeAnswer
@@ -82,6 +83,7 @@ class RealtimeSession:
         self._vad_offset_ms = 0
         self._turn: tuple[str, int] | None = None  # (item_id, audio_start_ms) of the turn in progress
         self._speculation: tuple[int, Work] | None = None
+        self._pieces: TurnPieces | None = None  # the turn in progress, transcribed at its pauses
         self._answer: SpeculativeAnswer | None = None  # prepared on the speculative transcript
         self._callbacks: set[asyncio.Task] = set()
         self.responses: set[ResponseRun] = set()
@@ -296,6 +298,7 @@ class RealtimeSession:
         item_id = new_id("item")
         self._turn = (item_id, audio_start_ms)
         self._speculation = None
+        self._pieces = TurnPieces(start_ms=audio_start_ms)
         self._drop_answer()  # the speaker resumed: the turn is not what was answered
         self.emit(event("input_audio_buffer.speech_started", audio_start_ms=audio_start_ms, item_id=item_id))
         td = self.config.turn_detection or {}
@@ -310,9 +313,15 @@ class RealtimeSession:
         reuse = None
         if self._speculation is not None and self._speculation[0] == speech_end_ms - self._vad_offset_ms:
             reuse = self._speculation[1]
+        self._keep_piece(speech_end_ms - self._vad_offset_ms)
         self._speculation = None
         if reuse is None:
             self._drop_answer()
+            pieces = self._pieces
+            if pieces is not None and pieces.pieces:  # only the audio since the last kept pause is left
+                tail = self.buffer.peek(pieces.cut_ms, audio_end_ms).copy()
+                reuse = self._spawn(self._run_tail(pieces, tail, audio_end_ms))
+        self._pieces = None
         committed = self._commit(start_ms=start_ms, end_ms=audio_end_ms, item_id=item_id, transcript=reuse)
         td = self.config.turn_detection or {}
         if committed and self.kind == "realtime" and td.get("create_response"):
@@ -329,14 +338,15 @@ class RealtimeSession:
         paused = self.vad.paused_at_ms
         if self._answer is not None and (self._speculation is None or paused != self._speculation[0]):
             self._drop_answer()  # the speaker went on: the answer was to a turn that did not end there
+        self._keep_piece(paused)
         if (paused is None or self.vad.silence_duration_ms < 2 * _SPECULATE_AFTER_MS
                 or self.vad.position_ms - paused < _SPECULATE_AFTER_MS
                 or (self._speculation is not None and (self._speculation[0] == paused
                                                        or not self._speculation[1].done()))):
             return
-        start = self._turn[1]
-        samples = self.buffer.peek(start, self._vad_offset_ms + paused + _SPECULATE_AFTER_MS).copy()
-        work = self._spawn(self._run_stt(samples))
+        end_ms = self._vad_offset_ms + paused + _SPECULATE_AFTER_MS
+        samples = self.buffer.peek(self._pieces.cut_ms, end_ms).copy()
+        work = self._spawn(self._run_tail(self._pieces, samples, end_ms))
         self._speculation = (paused, work)
         self._drop_answer()
         work.task.add_done_callback(lambda _: self._soon(self._prepare_answer, work))
@@ -423,7 +433,21 @@ class RealtimeSession:
         """Base64 audio of an item's content in the session's input format, as int16 at 24 kHz."""
         return InputBuffer().decode(audio_b64, self.config.input_format)
 
-    async def _run_stt(self, samples: np.ndarray):
+    def _keep_piece(self, paused: int | None) -> None:
+        """The speaker went on after the last speculated pause: keep its transcript as a piece of the turn."""
+        last = self._speculation
+        if (self._pieces is not None and last is not None and last[0] != paused and last[1].done()
+                and self._pieces.keep_offer() and self.jobs.metrics is not None):
+            self.jobs.metrics.turn_pieces.inc()
+
+    async def _run_tail(self, pieces: TurnPieces, samples: np.ndarray, end_ms: int):
+        """Transcribe the turn from its last kept pause to ``end_ms``; returns the whole turn's transcript."""
+        frozen = pieces.copy()
+        tail = await self._run_stt(samples, prompt=frozen.prompt)
+        pieces.offer(tail, start_ms=frozen.cut_ms, end_ms=end_ms)
+        return frozen.join(tail)
+
+    async def _run_stt(self, samples: np.ndarray, *, prompt: str = ""):
         """Transcribe input audio. A realtime session decodes greedily (beam size 1, where the engine has a
         beam): a response waits for this transcript, and on short turns greedy search is about 15% quicker
         for the same words. Transcription sessions keep the engine's beam search."""
@@ -431,6 +455,8 @@ class RealtimeSession:
         _, opts = self.config.stt_model()
         if self.kind == "realtime" and hasattr(engine, "beam_size"):
             opts = {**opts, "beam_size": 1}
+        if prompt:  # the turn so far, as Whisper's context for the rest of it
+            opts = {**opts, "prompt": " ".join(p for p in (opts.get("prompt"), prompt) if p)}
         return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **opts,
                                    priority=INTERACTIVE)
 

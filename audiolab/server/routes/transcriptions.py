@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 
 from audiolab.errors import InvalidRequest
 from audiolab.server.coalesce import mark_sampled, sharing_of
+from audiolab.server.engines import Transcript
 from audiolab.server.engines.diarize import diarize as diarize_transcript
 from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.routes import state
@@ -64,7 +65,9 @@ async def create_transcription(request: Request):
             decoded = _greedy_only(st.jobs.iterate(lambda: parts), listeners)
             return sse_response(request, req, decoded, audio=audio, count_tokens=token_counter(engine),
                                 diarize=diarize)
-        transcript = await st.jobs.run(functools.partial(engine.transcribe, audio, **options))
+        # Segment by segment: between two, a bulk job gives way to interactive work and other clients.
+        parts = [p async for p in st.jobs.iterate(functools.partial(engine.stream, audio, **options))]
+        transcript = Transcript.join(parts, duration=audio.duration, language=req.language)
         if diarize is not None:
             transcript = await st.jobs.run(diarize, transcript)
         mark_sampled(listeners, transcript)

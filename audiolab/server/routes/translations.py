@@ -12,6 +12,7 @@ import functools
 from fastapi import APIRouter, Request
 
 from audiolab.server.coalesce import mark_sampled, sharing_of
+from audiolab.server.engines import Transcript
 from audiolab.server.routes import state
 from audiolab.server.routes._stt import decode_upload, parse_request, render, stt_key
 
@@ -26,8 +27,10 @@ async def create_translation(request: Request):
     async def make(listeners):
         audio = await decode_upload(request, req)
         engine = await st.jobs.run(st.registry.engine_for, req.spec)
-        transcript = await st.jobs.run(functools.partial(
-            engine.transcribe, audio, prompt=req.prompt, temperature=req.temperature, task="translate"))
+        # Segment by segment: between two, a bulk job gives way to interactive work and other clients.
+        parts = [p async for p in st.jobs.iterate(functools.partial(
+            engine.stream, audio, prompt=req.prompt, temperature=req.temperature, task="translate"))]
+        transcript = Transcript.join(parts, duration=audio.duration)
         mark_sampled(listeners, transcript)
         return render(transcript, req, task="translate", spec=req.spec)
 
