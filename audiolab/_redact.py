@@ -43,7 +43,7 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is the handler's problem, not ours
+        except Exception:  # a malformed record is the handler's problem, not ours
             return True
         clean = redact(message)
         if clean != message:

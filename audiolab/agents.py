@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from audiolab.audio import Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import InvalidRequest
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
 
 DEFAULT_INSTRUCTIONS = ("You are a friendly voice assistant. Answer in one or two short spoken sentences. "
                         "No lists, no markdown.")
-PCM_RATE = 24_000
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s")
 
 

@@ -81,7 +81,7 @@ def test_catalog_joins_backend_models_with_the_sdk(local_catalog):
     local_only = df.loc[("piper-joe", "tts")]
     assert local_only["served"] and not local_only["in_sdk"]
     sdk_only = df.loc[("gpt-4o-audio-preview", "chat audio")]
-    assert sdk_only["served"] is False or sdk_only["served"] == False  # noqa: E712
+    assert sdk_only["served"] is not None and not sdk_only["served"]
     assert sdk_only["past_shutdown"] and sdk_only["days_left"] < 0
     assert set(local_catalog["kind"]) <= set(KINDS)
 

@@ -379,7 +379,7 @@ def check_model(lab_or_frame, model: str, *, today: _dt.date | None = None) -> d
         UnsupportedModel: the backend does not serve ``model``.
     """
     df = _frame_of(lab_or_frame, today)
-    rows = df[(df["model"] == model) & (df["served"] != False)]  # noqa: E712 (None = unknown)
+    rows = df[(df["model"] == model) & ~df["served"].eq(False)]  # None = unknown, kept
     if rows.empty:
         raise UnsupportedModel(f"The backend does not serve the model {model!r}.")
     row = rows.iloc[0].to_dict()
@@ -414,7 +414,7 @@ def pick_model(lab_or_frame, kind: str, *, prefer: Iterable[str] | None = None,
     if kind not in KINDS:
         raise InvalidRequest(f"Unknown model kind {kind!r}; use one of {', '.join(KINDS)}.", param="kind")
     df = _frame_of(lab_or_frame, today)
-    df = df[(df["kind"] == kind) & (df["served"] != False)]  # noqa: E712
+    df = df[(df["kind"] == kind) & ~df["served"].eq(False)]
     if df.empty:
         raise UnsupportedModel(f"The backend serves no {kind} model.", param="kind")
     served = {r["model"]: r for r in df.to_dict("records")}

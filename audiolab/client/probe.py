@@ -133,7 +133,7 @@ class _Prober:
         try:
             control = self.sample()
             slow = self.speech(instructions=_SLOW)
-        except Exception as exc:  # noqa: BLE001 - any failure is a finding
+        except Exception as exc:  # any failure is a finding
             return self.add("instructions", "instructions", self.tts, *_failure(exc))
         if slow == control:
             return self.add(
@@ -158,7 +158,7 @@ class _Prober:
         try:
             raw = self.transcribe_raw(response_format="verbose_json", timestamp_granularities=["word"])
             doc = json.loads(raw.text)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure is a finding
             return self.add("timestamps", "timestamp_granularities=word", self.stt, *_failure(exc))
         words = doc.get("words") if isinstance(doc, dict) else None
         if words:
@@ -192,7 +192,7 @@ class _Prober:
                 self.add(
                     "streaming", "stream_format=sse", self.tts, "ignored", f"got {ctype or 'no content type'}"
                 )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure is a finding
             self.add("streaming", "stream_format=sse", self.tts, *_failure(exc))
         try:
             with self.client.audio.transcriptions.with_streaming_response.create(
@@ -206,7 +206,7 @@ class _Prober:
             else:
                 self.add("streaming", "stream=true", self.stream_stt, "ignored",
                          f"one {ctype or 'untyped'} body instead of events")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure is a finding
             self.add("streaming", "stream=true", self.stream_stt, *_failure(exc))
 
     def voices(self, voices):
@@ -214,7 +214,7 @@ class _Prober:
         for v in voices:
             try:
                 audio = self.speech(voice=v, input="Hello.")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # any failure is a finding
                 self.add("voices", f"voice={v}", self.tts, *_failure(exc))
                 continue
             if audio in seen:
@@ -230,7 +230,7 @@ class _Prober:
         for fmt in (*(f for f in tts_formats if f == "wav"), *(f for f in tts_formats if f != "wav")):
             try:
                 data = self.speech(input="Hello.", response_format=fmt)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # any failure is a finding
                 self.add("formats", f"response_format={fmt}", self.tts, *_failure(exc))
                 continue
             got = sniff(data)
@@ -253,7 +253,7 @@ class _Prober:
             check = checks[fmt]
             try:
                 text = self.transcribe_raw(response_format=fmt).text
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # any failure is a finding
                 self.add("formats", f"response_format={fmt}", self.stt, *_failure(exc))
                 continue
             self.add("formats", f"response_format={fmt}", self.stt, "honoured" if check(text) else "ignored",

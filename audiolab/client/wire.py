@@ -256,7 +256,9 @@ def audio_seconds(data: bytes, fmt: str | None) -> float:
     if not data:
         return math.nan
     if fmt in ("pcm", "pcm16"):
-        return len(data) / 2 / 24_000
+        from audiolab.audio import PCM_RATE
+
+        return len(data) / 2 / PCM_RATE
     if len(data) > _DECODE_LIMIT:
         seconds = _probe_seconds(data)
         if not math.isnan(seconds) and 0 < seconds < len(data) / 500:  # < 4 kbit/s: a bogus header
@@ -285,7 +287,7 @@ def _probe_seconds(data: bytes) -> float:
             stream = container.streams.audio[0]
             if stream.duration and stream.time_base:
                 return float(stream.duration * stream.time_base)
-    except Exception:  # noqa: BLE001 - any probe failure falls back to decoding
+    except Exception:  # any probe failure falls back to decoding
         pass
     return math.nan
 

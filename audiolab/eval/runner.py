@@ -202,7 +202,7 @@ async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models:
                     try:
                         resp = await client.audio.transcriptions.create(
                             model=model, file=("clip.wav", wav, "audio/wav"), **api_kw)
-                    except Exception as exc:  # noqa: BLE001 - classified below
+                    except Exception as exc:  # classified below
                         if attempt < retries and _retryable(exc):
                             wait = _retry_after(exc) or backoff_s * 2**attempt * (1 + 0.25 * random.random())
                             await asyncio.sleep(wait)
@@ -216,7 +216,7 @@ async def aevaluate(lab: Any, dataset: Dataset | Sequence[Utterance], *, models:
             rec = {**rec, "cached": False}
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one failed cell must not end the run
+        except Exception as exc:  # one failed cell must not end the run
             rec.update(error=f"{type(exc).__name__}: {exc}", cached=False)
         results[key] = rec
         if bar is not None:

@@ -18,12 +18,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from audiolab.audio import Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import BackendError, InvalidRequest
 from audiolab.realtime.events import APPEND, AUDIO_DELTA
 from audiolab.realtime.timeline import TimedEvent, Timeline
 
-SAMPLE_RATE = 24_000  # the Realtime API's pcm16 rate, both directions
+SAMPLE_RATE = PCM_RATE  # the Realtime API's pcm16 rate, both directions: audio.PCM_RATE
 
 
 def silence(chunk_ms: int) -> Audio:

@@ -41,7 +41,7 @@ def error_problem(status: int, body, *, server_error_ok: bool = False) -> str | 
         return f"wrong field types: {err}"
     try:
         validate(body, "ErrorResponse")
-    except Exception as exc:  # noqa: BLE001 - reported as the problem
+    except Exception as exc:  # reported as the problem
         return f"not the spec's ErrorResponse: {exc}"[:300]
     return None
 

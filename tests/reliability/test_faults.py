@@ -197,7 +197,10 @@ def _realtime_then_vanish(url: str, i: int, pcm_b64: str) -> None:
 def test_fifty_abrupt_realtime_disconnects_leak_nothing(server):
     clip = Audio.from_file(speech_clip_path("beckett.wav")).slice(0, 1.5).to_mono().resample(24_000)
     pcm = base64.b64encode(clip.to_pcm16()).decode()
-    live = lambda: len(getattr(server.app.state, "realtime_sessions", ()))  # noqa: E731
+
+    def live() -> int:
+        return len(getattr(server.app.state, "realtime_sessions", ()))
+
     for i in range(10):  # warm-up: engines loaded, worker threads started, allocator pools grown
         _realtime_then_vanish(server.url, i, pcm)
     _settle(server, live)

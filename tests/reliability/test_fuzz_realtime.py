@@ -245,7 +245,7 @@ class Session:
                 self.problems.append(f"server error event: {ev}")
             try:
                 validate(ev, "RealtimeServerEventError")
-            except Exception as exc:  # noqa: BLE001 - collected as a problem
+            except Exception as exc:  # collected as a problem
                 self.problems.append(f"error event not in OpenAI's shape: {exc}"[:300])
 
     def sync(self) -> None:
