@@ -344,12 +344,22 @@ def test_repr_html_caps_very_long_clips():
 
 
 def test_plot_draws_with_audiolab_plots(speech):
-    pytest.importorskip("audiolab.plots", reason="audiolab/plots.py is written by another helper")
     import matplotlib
 
     matplotlib.use("Agg")
-    drawn = speech.plot()
-    assert drawn is not None
+    fig = speech.plot()
+    assert [ax.get_ylabel() for ax in fig.axes] == ["amplitude", "frequency (Hz)"]
+
+
+def test_audio_plot_depends_on_plots_not_on_eval():
+    # Plots depend on Audio, never the reverse, and drawing a clip needs no evaluation code.
+    code = (
+        "import sys, numpy as np; from audiolab.audio import Audio; "
+        "Audio.from_array(np.zeros(8000, np.float32), 8000).plot(); "
+        "print(sorted(m for m in sys.modules if m.startswith('audiolab.eval') or m == 'jiwer'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_importing_audio_loads_no_heavy_library():
