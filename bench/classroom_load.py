@@ -83,9 +83,12 @@ class Report:
                "p99_s": round(self._pct(ok, 99), 3), "peak_rss_mb": round(self.peak_rss_mb), "kinds": {}}
         for kind, _ in MIX:
             lat = [r.latency_s for r in self.results if r.kind == kind and r.ok]
-            out["kinds"][kind] = {"requests": sum(r.kind == kind for r in self.results),
-                                  "errors": sum(r.kind == kind and not r.ok for r in self.results),
-                                  "p50_s": round(self._pct(lat, 50), 3), "p95_s": round(self._pct(lat, 95), 3)}
+            out["kinds"][kind] = {
+                "requests": sum(r.kind == kind for r in self.results),
+                "errors": sum(r.kind == kind and not r.ok for r in self.results),
+                "p50_s": round(self._pct(lat, 50), 3),
+                "p95_s": round(self._pct(lat, 95), 3),
+            }
         out["error_samples"] = sorted({r.detail for r in self.results if not r.ok})[:5]
         out["goals_met"] = out["errors"] == 0 and out["peak_rss_mb"] < RSS_GOAL_MB and out["requests"] > 0
         return out
@@ -165,8 +168,15 @@ async def _request(client, kind: str, rng: random.Random, clips: list[bytes]) ->
     t0 = time.perf_counter()
     try:
         if kind == "tts":
-            r = await client.post("/audio/speech", json={"model": "tts-1", "voice": rng.choice(("alloy", "coral")),
-                                                         "input": rng.choice(SENTENCES), "response_format": "mp3"})
+            r = await client.post(
+                "/audio/speech",
+                json={
+                    "model": "tts-1",
+                    "voice": rng.choice(("alloy", "coral")),
+                    "input": rng.choice(SENTENCES),
+                    "response_format": "mp3",
+                },
+            )
             ok, detail = r.status_code == 200 and len(r.content) > 500, f"tts {r.status_code}"
         elif kind == "stt":
             r = await client.post("/audio/transcriptions", data={"model": "whisper-1", "language": "en"},
@@ -185,7 +195,10 @@ async def _request(client, kind: str, rng: random.Random, clips: list[bytes]) ->
 
 async def drive(url: str, *, clients: int, duration: float, max_requests: int, timeout: float,
                 seed: int = 0) -> tuple[list[Result], float]:
-    """``clients`` concurrent loops of requests against ``url`` until the deadline; (results, wall seconds)."""
+    """``clients`` concurrent loops of requests against ``url`` until the deadline.
+
+    Returns (results, wall seconds).
+    """
     import httpx
 
     clips = five_second_clips()
@@ -216,9 +229,15 @@ def _warm_up(url: str) -> float:
     clip = five_second_clips()[0]
     with httpx.Client(base_url=url, timeout=300) as c:
         c.get("/models").raise_for_status()
-        c.post("/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Warm up."}).raise_for_status()
-        c.post("/audio/speech", json={"model": "tts-1", "voice": "coral", "input": "Warm up."}).raise_for_status()
-        c.post("/audio/transcriptions", data={"model": "whisper-1"}, files={"file": ("w.wav", clip)}).raise_for_status()
+        c.post(
+            "/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "Warm up."}
+        ).raise_for_status()
+        c.post(
+            "/audio/speech", json={"model": "tts-1", "voice": "coral", "input": "Warm up."}
+        ).raise_for_status()
+        c.post(
+            "/audio/transcriptions", data={"model": "whisper-1"}, files={"file": ("w.wav", clip)}
+        ).raise_for_status()
     return time.monotonic() - t0
 
 
