@@ -1,17 +1,15 @@
-"""Engine protocols and the plain values they return. No HTTP here.
+"""The plain values engines take and return. No HTTP here.
 
 An engine family (``whisper``, ``piper``, ...) is a class constructed as
 ``Engine(settings, **options)`` by :class:`audiolab.server.registry.Registry`, once, and shared by
 all requests. Its methods are ordinary blocking Python; the routes run them off the event loop.
+What each kind of engine implements, and the options it is called with, is in
+:mod:`audiolab.server.engines.protocols`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
-
-from audiolab.audio import Audio
 
 __all__ = [
     "Word",
@@ -19,10 +17,7 @@ __all__ = [
     "TokenLogprob",
     "Transcript",
     "Prosody",
-    "SpeechToText",
-    "TextToSpeech",
     "ChatDelta",
-    "ChatModel",
 ]
 
 
@@ -103,30 +98,6 @@ class Prosody:
     breathy: bool = False
 
 
-@runtime_checkable
-class SpeechToText(Protocol):
-    def transcribe(
-        self,
-        audio: Audio,
-        *,
-        language: str | None = None,
-        prompt: str | None = None,
-        temperature: float = 0.0,
-        task: str = "transcribe",
-        word_timestamps: bool = False,
-        logprobs: bool = False,
-    ) -> Transcript: ...
-
-
-@runtime_checkable
-class TextToSpeech(Protocol):
-    sample_rate: int
-
-    def synthesize(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody()) -> Iterator[Audio]:
-        """Yield one :class:`Audio` per sentence, as soon as each is ready."""
-        ...
-
-
 @dataclass(frozen=True)
 class ChatDelta:
     """A piece of a chat answer: text, or a finish reason with token counts at the end."""
@@ -137,18 +108,3 @@ class ChatDelta:
     completion_tokens: int = 0
     tool_calls: tuple = field(default=())
     logprobs: tuple = field(default=())  # per-token records (engines.llm.TokenChoice) when asked for
-
-
-@runtime_checkable
-class ChatModel(Protocol):
-    def chat(
-        self,
-        messages: Sequence[dict],
-        *,
-        max_tokens: int | None = None,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-        tools: Sequence[dict] | None = None,
-    ) -> Iterator[ChatDelta]: ...

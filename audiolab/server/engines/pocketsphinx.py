@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable, InvalidRequest
@@ -55,11 +55,12 @@ class PocketSphinxEngine:
 
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                    temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
-                   logprobs: bool = False, **_ignored) -> Transcript:
-        """Decode a whole clip.
+                   logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
+                   beam_size: int | None = None) -> Transcript:
+        """Decode a whole clip (:class:`~audiolab.server.engines.protocols.SpeechToText`).
 
-        ``prompt`` and ``temperature`` have no PocketSphinx equivalent and are ignored; words
-        are always timed. ``logprobs`` gives one entry per recognised word (the decoder's
+        ``prompt``, ``temperature``, ``hotwords``, ``vad`` and ``beam_size`` have no PocketSphinx
+        equivalent here and are ignored; words are always timed. ``logprobs`` gives one entry per recognised word (the decoder's
         posterior), as PocketSphinx has no sub-word tokens.
 
         Raises:
@@ -90,10 +91,13 @@ class PocketSphinxEngine:
                         for s in segments for w in s.words)
         return Transcript(text=text, language="en", duration=audio.duration, segments=segments, logprobs=lps)
 
-    def stream(self, audio: Audio, **options) -> Iterator[Transcript]:
+    def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
+               temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
+               logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
+               beam_size: int | None = None) -> Iterator[Transcript]:
         """One :class:`Transcript` per segment. PocketSphinx decodes the clip in one pass here,
         so errors surface on this call, and the iterator then hands the segments out."""
-        whole = self.transcribe(audio, **options)
+        whole = self.transcribe(audio, language=language, task=task, logprobs=logprobs)
         lps = list(whole.logprobs or ())
         parts = []
         for seg in whole.segments:

@@ -31,7 +31,7 @@ import numpy as np
 
 from audiolab.audio import PCM_RATE, float_to_pcm16, pcm16_to_float
 from audiolab.errors import AudiolabError, EngineFailure, InvalidRequest
-from audiolab.server.engines import Prosody
+from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
 from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
@@ -406,7 +406,7 @@ async def chat_stream(session, params: ResponseParams, messages):
     """The session's chat model answering ``messages``: ChatDeltas, made in a worker thread."""
     llm = await session.engine("llm")
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
-    chat = lambda: llm.chat(messages, max_tokens=cap, temperature=TEMPERATURE)  # noqa: E731
+    chat = lambda: llm.chat(messages, **ChatOptions(max_tokens=cap, temperature=TEMPERATURE).kwargs())  # noqa: E731
     async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
         yield delta
 
@@ -421,7 +421,7 @@ async def speech_stream(session, params: ResponseParams, sentence: str):
         spoken = spoken_text(sentence)
         if not spoken:
             return
-        for clip in tts.synthesize(spoken, voice=voice, speed=speed, prosody=Prosody()):
+        for clip in tts.synthesize(spoken, **SynthesisOptions(voice=voice, speed=speed).kwargs()):
             pcm = float_to_pcm16(clip.to_mono().resample(PCM_RATE).samples)
             yield pcm, list(_encode(pcm, fmt))
 

@@ -22,6 +22,7 @@ from audiolab.audio import Audio
 from audiolab.errors import AudioDecodeError, AudiolabError, InvalidRequest, PayloadTooLarge
 from audiolab.server import formats, sse
 from audiolab.server.engines import Transcript
+from audiolab.server.engines.protocols import TranscribeOptions
 from audiolab.server.registry import STT_ALL_FORMATS, Alias, ModelSpec
 from audiolab.server.routes import decode_audio, engine_headers, state
 
@@ -68,6 +69,15 @@ class SttRequest:
     @property
     def logprobs(self) -> bool:
         return "logprobs" in self.include
+
+    def options(self, *, task: str) -> TranscribeOptions:
+        """What the engine is asked (OpenAI's ``keywords`` become ``hotwords``, ``chunking_strategy``
+        becomes ``vad``); a translation passes only its prompt and temperature, as OpenAI's does."""
+        if task == "translate":
+            return TranscribeOptions(prompt=self.prompt, temperature=self.temperature, task="translate")
+        return TranscribeOptions(language=self.language, prompt=self.prompt, temperature=self.temperature,
+                                 word_timestamps="word" in self.granularities, logprobs=self.logprobs,
+                                 hotwords=" ".join(self.keywords) or None, vad=self.vad)
 
 
 def _values(form: FormData, name: str) -> list:

@@ -49,7 +49,8 @@ from audiolab.errors import AudioDecodeError, AudiolabError, EngineFailure, Inva
 from audiolab.server import sse
 from audiolab.server.audio_store import AudioStore, new_audio_id
 from audiolab.server.coalesce import sharing_of
-from audiolab.server.engines import ChatDelta, Prosody
+from audiolab.server.engines import ChatDelta
+from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
 from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.response_cache import request_key
 from audiolab.server.routes import decode_audio, engine_headers, loads_strict, state
@@ -140,7 +141,7 @@ def _speak(tts, voice, text: str) -> Iterator[Audio]:
     spoken = spoken_text(text)
     if not spoken:
         return
-    for clip in tts.synthesize(spoken, voice=voice, speed=1.0, prosody=Prosody()):
+    for clip in tts.synthesize(spoken, **SynthesisOptions(voice=voice).kwargs()):
         yield clip.to_mono().resample(PCM_RATE)
 
 
@@ -202,10 +203,12 @@ def _data(pcm: bytes, audio_id: str | None) -> dict:
 
 
 def _engine_options(req: ChatRequest) -> dict:
-    return dict(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p, stop=req.stop,
-                seed=req.seed, tools=req.tools, tool_choice=req.tool_choice, response_format=req.response_format,
-                frequency_penalty=req.frequency_penalty, presence_penalty=req.presence_penalty,
-                logprobs=req.top_logprobs if req.logprobs else None)
+    """The request as :class:`ChatOptions`, spread into ``llm.chat``'s keyword options."""
+    return ChatOptions(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p, stop=req.stop,
+                       seed=req.seed, tools=req.tools, tool_choice=req.tool_choice,
+                       response_format=req.response_format, frequency_penalty=req.frequency_penalty,
+                       presence_penalty=req.presence_penalty,
+                       logprobs=req.top_logprobs if req.logprobs else None).kwargs()
 
 
 @router.post("/chat/completions")

@@ -39,6 +39,7 @@ from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, Inv
 from audiolab.server import sse
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import Prosody
+from audiolab.server.engines.protocols import SynthesisOptions
 from audiolab.server.engines.prosody import from_instructions
 from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.registry import MODELS
@@ -274,7 +275,8 @@ def _produce(registry, voice, text: str, *, speed: float, prosody: Prosody,
     encoder = StreamEncoder(fmt)
     done = False
     try:
-        for clip in engine.synthesize(text, voice=voice, speed=speed, prosody=prosody):
+        options = SynthesisOptions(voice=voice, speed=speed, prosody=prosody)
+        for clip in engine.synthesize(text, **options.kwargs()):
             yield encoder.feed(clip), clip.duration
         tail = encoder.close()
         done = True

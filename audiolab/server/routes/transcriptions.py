@@ -54,10 +54,7 @@ async def create_transcription(request: Request):
             refs = await decode_references(request, req)
             diarize = functools.partial(diarize_transcript, audio, names=req.speaker_names, references=refs)
         engine = await st.jobs.run(st.registry.engine_for, req.spec)
-        hotwords = " ".join(req.keywords) or None
-        options = dict(language=req.language, prompt=req.prompt, temperature=req.temperature,
-                       task="transcribe", word_timestamps="word" in req.granularities, logprobs=req.logprobs,
-                       hotwords=hotwords, vad=req.vad)
+        options = req.options(task="transcribe").kwargs()
         if req.stream:
             # Options are checked (and the audio resampled) before the 200 goes out; decoding then
             # runs segment by segment as the client reads.

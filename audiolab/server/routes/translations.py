@@ -29,7 +29,7 @@ async def create_translation(request: Request):
         engine = await st.jobs.run(st.registry.engine_for, req.spec)
         # Segment by segment: between two, a bulk job gives way to interactive work and other clients.
         parts = [p async for p in st.jobs.iterate(functools.partial(
-            engine.stream, audio, prompt=req.prompt, temperature=req.temperature, task="translate"))]
+            engine.stream, audio, **req.options(task="translate").kwargs()))]
         transcript = Transcript.join(parts, duration=audio.duration)
         mark_sampled(listeners, transcript)
         return render(transcript, req, task="translate", spec=req.spec)
