@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--cors", default=None, help="comma-separated allowed CORS origins (default: off)")
     serve.add_argument("--preload", default=None, help="comma-separated model ids to load at start")
     serve.add_argument("--tls", action="store_true",
-                       help="serve https:// and wss:// with a self-signed certificate for localhost (made once)")
+                       help="serve https:// and wss:// with a self-signed localhost certificate (made once)")
     serve.add_argument("--ssl-certfile", default=None, help="serve TLS with this certificate (PEM) instead")
     serve.add_argument("--ssl-keyfile", default=None, help="the private key (PEM) of --ssl-certfile")
     args = parser.parse_args(argv)
@@ -38,9 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         tls = _tls(args, settings)
         scheme = "https" if tls else "http"
         host = "localhost" if tls and tls.ca and settings.is_loopback else settings.host
-        print(f"audiolab: serving the OpenAI-compatible API on {scheme}://{host}:{settings.port}/v1", flush=True)
+        print(f"audiolab: serving the OpenAI-compatible API on {scheme}://{host}:{settings.port}/v1",
+              flush=True)
         if tls is not None and tls.ca is not None:
-            print(f"audiolab: clients trust it with the CA {tls.ca} (Node: NODE_EXTRA_CA_CERTS={tls.ca})", flush=True)
+            print(f"audiolab: clients trust it with the CA {tls.ca} (Node: NODE_EXTRA_CA_CERTS={tls.ca})",
+                  flush=True)
         serve_forever(settings, tls=tls)
     except AudiolabError as exc:
         print(f"audiolab: {exc.message}", file=sys.stderr)

@@ -39,6 +39,7 @@ REPLAY_BASE_URL = "http://replay.invalid/v1"
 
 _server_lock = threading.Lock()
 _server = None
+_tls_server = None
 
 
 def resolve_backend(backend: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
@@ -64,17 +65,20 @@ def resolve_backend(backend: str | None = None, *, environ: Mapping[str, str] | 
     return "openai" if env.get("OPENAI_API_KEY") else "local"
 
 
-def local_server():
-    """The kernel's local backend, started on first use on 127.0.0.1 and a free port, then reused.
+def local_server(*, tls: bool = False):
+    """The kernel's local backend, started on first use on 127.0.0.1 and a free port, then reused;
+    with ``tls``, a second one serving https:// and wss:// with the self-signed certificate of
+    :mod:`audiolab.server.tls` (its ``tls.ca`` is what clients trust).
 
     Raises:
         BackendError: an engine package is missing or the server cannot start; the message names
             the package and the ``make`` command that installs it.
     """
-    global _server
+    global _server, _tls_server
     with _server_lock:
-        if _server is not None and _server.alive:
-            return _server
+        running = _tls_server if tls else _server
+        if running is not None and running.alive:
+            return running
         try:
             from audiolab.server.serve import start_in_thread
             from audiolab.server.settings import Settings
@@ -84,14 +88,21 @@ def local_server():
                 "Run `make lab` (or `pip install -e .[local]`) to install the local engines."
             ) from exc
         try:
-            _server = start_in_thread(Settings.from_env(host="127.0.0.1", port=0))
+            settings = Settings.from_env(host="127.0.0.1", port=0)
+            if tls:
+                from audiolab.server.tls import localhost_certificate
+
+                files = localhost_certificate(settings.cache_dir / "tls")
+                server = _tls_server = start_in_thread(settings, tls=files)
+            else:
+                server = _server = start_in_thread(settings)
         except ImportError as exc:
             raise BackendError(
                 f"The local backend needs the package '{exc.name}', which is not installed. "
                 "Run `make lab` (or `pip install -e .[local]`) to install the local engines."
             ) from exc
-        atexit.register(_server.stop)
-        return _server
+        atexit.register(server.stop)
+        return server
 
 
 @dataclass(repr=False, eq=False)
@@ -194,7 +205,7 @@ class Lab:
 
 def connect(backend: str | None = None, *, api_key: str | None = None, timeout: float = 120.0,
             max_retries: int = 2, environ: Mapping[str, str] | None = None, cache: str | None = None,
-            cache_dir: str | os.PathLike | None = None, prices=None) -> Lab:
+            cache_dir: str | os.PathLike | None = None, prices=None, tls: bool = False) -> Lab:
     """Connect to a backend and return a :class:`Lab`.
 
     Args:
@@ -208,6 +219,8 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
             local server is not started; a request the cache lacks raises ``CacheMiss``.
         cache_dir: the cache folder (default: ``AUDIOLAB_CACHE_DIR`` or ``./audiolab-cache``).
         prices: a price table, DataFrame or CSV path for costs (default: the bundled table).
+        tls: with the local backend, serve it over https:// and wss:// (a self-signed certificate
+            for localhost, as ``audiolab serve --tls``); this Lab's clients trust its CA.
 
     Raises:
         MissingAPIKey: ``backend="openai"`` and no key.
@@ -229,6 +242,7 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
             cache_dir or env.get("AUDIOLAB_CACHE_DIR") or "audiolab-cache", mode=mode
         )
     replay = response_cache is not None and response_cache.mode == "replay"
+    ssl_context = None  # trust the system's CAs (plus the local CA with tls=True)
     if replay and choice == "local":
         # Replaying needs no server: the address is never dialled (.invalid never resolves).
         base_url, key, source = REPLAY_BASE_URL, LOCAL_API_KEY, "none (replay)"
@@ -243,7 +257,12 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
             )
         base_url, source = OPENAI_BASE_URL, "OPENAI_API_KEY" if not api_key else "argument"
     elif choice == "local":
-        base_url, key, source = local_server().url, LOCAL_API_KEY, "local"
+        server = local_server(tls=tls)
+        base_url, key, source = server.url, LOCAL_API_KEY, "local"
+        if server.tls is not None:
+            from audiolab.server.tls import client_context
+
+            ssl_context = client_context(server.tls.ca)
     else:
         base_url = choice
         key, source = (key, "argument" if api_key else "OPENAI_API_KEY") if key else (LOCAL_API_KEY, "none")
@@ -252,12 +271,13 @@ def connect(backend: str | None = None, *, api_key: str | None = None, timeout: 
         history.prices = prices
     client, aclient_factory = _instrumented_clients(openai, key=key, base_url=base_url, timeout=timeout,
                                                     max_retries=max_retries, history=history, backend=choice,
-                                                    cache=response_cache)
+                                                    cache=response_cache, ssl_context=ssl_context)
     return Lab(backend=choice, base_url=base_url, client=client, _aclient_factory=aclient_factory,
                _key_source=source, history=history, cache=response_cache)
 
 
-def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, history, backend, cache):
+def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, history, backend, cache,
+                          ssl_context=None):
     """A sync SDK client and an async-client factory, every request through the instrumented transport."""
     import httpx2
 
@@ -269,14 +289,16 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
 
     base_path = httpx2.URL(base_url).path
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's defaults
-    sync_t = InstrumentedTransport(httpx2.HTTPTransport(limits=limits), history=history, backend=backend,
-                                   cache=cache, base_path=base_path)
+    verify = ssl_context if ssl_context is not None else True
+    sync_t = InstrumentedTransport(httpx2.HTTPTransport(limits=limits, verify=verify), history=history,
+                                   backend=backend, cache=cache, base_path=base_path)
     client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                            http_client=openai.DefaultHttpxClient(transport=sync_t, timeout=timeout))
-    instrument_realtime(client, history=history, backend=backend, cache=cache)
+    instrument_realtime(client, history=history, backend=backend, cache=cache, ssl_context=ssl_context)
 
     def make_aclient():
-        async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits), history=history,
+        async_t = AsyncInstrumentedTransport(httpx2.AsyncHTTPTransport(limits=limits, verify=verify),
+                                             history=history,
                                              backend=backend, cache=cache, base_path=base_path)
         aclient = openai.AsyncOpenAI(
             api_key=key,
@@ -285,6 +307,7 @@ def _instrumented_clients(openai, *, key, base_url, timeout, max_retries, histor
             max_retries=max_retries,
             http_client=openai.DefaultAsyncHttpxClient(transport=async_t, timeout=timeout),
         )
-        return instrument_realtime(aclient, history=history, backend=backend, cache=cache)
+        return instrument_realtime(aclient, history=history, backend=backend, cache=cache,
+                                   ssl_context=ssl_context)
 
     return client, make_aclient

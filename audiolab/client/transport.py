@@ -268,8 +268,10 @@ class AsyncInstrumentedTransport(_Base, httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def instrument_realtime(client, *, history: History, backend: str, cache: ResponseCache | None = None):
-    """Make ``client.realtime.connect(...)`` record one history row per ``response.done``.
+def instrument_realtime(client, *, history: History, backend: str, cache: ResponseCache | None = None,
+                        ssl_context=None):
+    """Make ``client.realtime.connect(...)`` record one history row per ``response.done`` (and
+    dial wss:// trusting ``ssl_context``, when given).
 
     Works for ``openai.OpenAI`` and ``openai.AsyncOpenAI``. In replay mode a realtime session
     cannot be replayed, so connecting raises :class:`~audiolab.errors.CacheMiss`.
@@ -277,5 +279,6 @@ def instrument_realtime(client, *, history: History, backend: str, cache: Respon
     from audiolab.realtime.meter import RealtimeProxy
 
     resource = client.realtime  # the SDK's cached property: replace it on this instance only
-    client.__dict__["realtime"] = RealtimeProxy(resource, history=history, backend=backend, cache=cache)
+    client.__dict__["realtime"] = RealtimeProxy(resource, history=history, backend=backend, cache=cache,
+                                                ssl_context=ssl_context)
     return client

@@ -289,11 +289,12 @@ class _ManagerProxy:
 class RealtimeProxy:
     """Stands in for ``client.realtime``: ``connect`` is metered, everything else passes through."""
 
-    def __init__(self, resource, *, history, backend: str, cache=None):
+    def __init__(self, resource, *, history, backend: str, cache=None, ssl_context=None):
         self._resource = resource
         self._history = history
         self._backend = backend
         self._cache = cache
+        self._ssl = ssl_context  # the local CA of a backend served over TLS (connect(tls=True))
 
     def connect(self, **kwargs):
         if self._cache is not None and self._cache.mode == "replay":
@@ -303,6 +304,10 @@ class RealtimeProxy:
                 f"Replay mode: realtime sessions (model={kwargs.get('model')!r}) go over a WebSocket and "
                 f"cannot be replayed from the cache {self._cache.directory}. Use cache='readwrite' "
                 "with a live backend.", code="cache_miss")
+        if self._ssl is not None:
+            options = dict(kwargs.get("websocket_connection_options") or {})
+            options.setdefault("ssl", self._ssl)
+            kwargs["websocket_connection_options"] = options
         model = kwargs.get("model")
         meter = RealtimeMeter(history=self._history, backend=self._backend,
                               model=model if isinstance(model, str) else None)

@@ -69,7 +69,7 @@ def _fresh(cert: Path) -> bool:
         not_after = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc
     except (OSError, ValueError):
         return False
-    return not_after - _dt.datetime.now(_dt.timezone.utc) > _dt.timedelta(days=_RENEW_DAYS)
+    return not_after - _dt.datetime.now(_dt.UTC) > _dt.timedelta(days=_RENEW_DAYS)
 
 
 def localhost_certificate(directory: Path) -> TlsFiles:
@@ -86,9 +86,10 @@ def localhost_certificate(directory: Path) -> TlsFiles:
 
     directory.mkdir(parents=True, exist_ok=True)
     authority = trustme.CA(organization_name="audiolab local backend")
-    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    leaf = authority.issue_cert(*HOSTNAMES, not_before=now - _dt.timedelta(days=1),
-                                not_after=now + _dt.timedelta(days=_VALID_DAYS))
+    now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+    leaf = authority.issue_cert(
+        *HOSTNAMES, not_before=now - _dt.timedelta(days=1), not_after=now + _dt.timedelta(days=_VALID_DAYS)
+    )
     _write(files.keyfile, leaf.private_key_pem.bytes(), private=True)
     _write(files.certfile, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     _write(files.ca, authority.cert_pem.bytes())
@@ -108,8 +109,9 @@ def user_certificate(certfile: str | Path, keyfile: str | Path) -> TlsFiles:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(files.certfile, files.keyfile)
     except (ssl.SSLError, ValueError) as exc:
-        raise InvalidRequest(f"The TLS certificate and key do not load together: {exc}.",
-                             param="ssl_certfile") from exc
+        raise InvalidRequest(
+            f"The TLS certificate and key do not load together: {exc}.", param="ssl_certfile"
+        ) from exc
     return files
 
 

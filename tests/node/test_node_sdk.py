@@ -23,8 +23,10 @@ NODE = shutil.which("node")
 
 pytestmark = [
     pytest.mark.engines,
-    pytest.mark.skipif(NODE is None, reason="node is not installed: the Node SDK test needs node >= 20 and npm "
-                                            "(apt install nodejs npm)"),
+    pytest.mark.skipif(
+        NODE is None,
+        reason="node is not installed: the Node SDK test needs node >= 20 and npm (apt install nodejs npm)",
+    ),
 ]
 
 
@@ -33,9 +35,12 @@ def _node_modules() -> Path:
     if not (modules / "openai" / "package.json").is_file():
         npm = shutil.which("npm")
         assert npm, "node is installed but npm is not: run `make node-deps` on a machine with npm"
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
-                              timeout=600)
-        assert done.returncode == 0, f"`npm ci` in tests/node failed (run `make node-deps`):\n{done.stderr[-2000:]}"
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (
+            f"`npm ci` in tests/node failed (run `make node-deps`):\n{done.stderr[-2000:]}"
+        )
     return modules
 
 
@@ -50,8 +55,12 @@ def tls_server():
     """``audiolab serve --tls`` as a user runs it, in its own process; the CA path is read from
     what it prints."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "audiolab.cli", "serve", "--tls", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audiolab.cli", "serve", "--tls", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         lines = []
         for line in proc.stdout:
@@ -82,14 +91,18 @@ def _wait_for_tls(port: int) -> None:
 
 def _run_node(script: str, env: dict) -> subprocess.CompletedProcess:
     _node_modules()
-    return subprocess.run([NODE, str(HERE / script)], cwd=HERE, env=env, capture_output=True, text=True,
-                          timeout=400)
+    return subprocess.run(
+        [NODE, str(HERE / script)], cwd=HERE, env=env, capture_output=True, text=True, timeout=400
+    )
 
 
 def test_node_sdk_speaks_https_and_realtime_wss_to_audiolab_serve_tls(tls_server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(OPENAI_BASE_URL=tls_server["url"], OPENAI_API_KEY="sk-local-node",
-               NODE_EXTRA_CA_CERTS=str(tls_server["ca"]))
+    env.update(
+        OPENAI_BASE_URL=tls_server["url"],
+        OPENAI_API_KEY="sk-local-node",
+        NODE_EXTRA_CA_CERTS=str(tls_server["ca"]),
+    )
     done = _run_node("sdk_smoke.mjs", env)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -97,7 +110,11 @@ def test_node_sdk_speaks_https_and_realtime_wss_to_audiolab_serve_tls(tls_server
     assert out["speech_riff"] == "RIFF" and out["speech_bytes"] > 20_000
     assert "node" in out["transcript"].lower()
     assert out["chat_audio_bytes"] > 10_000
-    assert (out["error_class"], out["error_status"], out["error_code"]) == ("NotFoundError", 404, "model_not_found")
+    assert (out["error_class"], out["error_status"], out["error_code"]) == (
+        "NotFoundError",
+        404,
+        "model_not_found",
+    )
     assert out["realtime_url_scheme"] == "wss:" and out["realtime_status"] == "completed"
     assert out["realtime_events"][0] == "session.created" and out["realtime_events"][-1] == "response.done"
     assert "response.output_text.delta" in out["realtime_events"] and out["realtime_text"].strip()

@@ -41,12 +41,13 @@ def lab():
 def _run(script: Path, lab, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUDIOLAB_"))}
     env.update(OPENAI_BASE_URL=lab.base_url, OPENAI_API_KEY="sk-local-not-a-real-key")
-    return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_seed_chat_audio_snippet_runs_verbatim_on_the_local_backend(lab, tmp_path):
-    done = _run(SNIPPETS / "seed_chat_audio.py", lab, tmp_path)
+    done = _run(SNIPPETS / "seed_chat_audio.py.txt", lab, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ChatCompletionAudio(" in done.stdout and "finish_reason=" in done.stdout
     dog = Audio.from_file(tmp_path / "dog.wav")
@@ -64,17 +65,23 @@ def test_steering_tts_audio_cells_run_unmodified(lab, tmp_path):
 
 
 def test_every_retired_audio_id_in_the_sdk_is_served():
-    sdk_ids = {r["model"] for r in sdk_models() if "preview" in r["model"]
-               and r["kind"] in ("chat audio", "realtime")}
+    sdk_ids = {
+        r["model"]
+        for r in sdk_models()
+        if "preview" in r["model"] and r["kind"] in ("chat audio", "realtime")
+    }
     assert sdk_ids and sdk_ids <= set(RETIRED)
     assert all(ALIASES[i].retired and ALIASES[i].replacement for i in RETIRED)
 
 
 def test_retired_chat_id_answers_with_deprecation_sunset_and_link_headers(lab):
     raw = lab.client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini-audio-preview-2024-12-17", modalities=["text", "audio"],
-        audio={"voice": "coral", "format": "wav"}, max_tokens=16,
-        messages=[{"role": "user", "content": "Say hello."}])
+        model="gpt-4o-mini-audio-preview-2024-12-17",
+        modalities=["text", "audio"],
+        audio={"voice": "coral", "format": "wav"},
+        max_tokens=16,
+        messages=[{"role": "user", "content": "Say hello."}],
+    )
     h = raw.headers
     sunset = email.utils.parsedate_to_datetime(h["sunset"])
     assert sunset.date().isoformat() == "2026-05-07"
@@ -86,7 +93,8 @@ def test_retired_chat_id_answers_with_deprecation_sunset_and_link_headers(lab):
 
 def test_current_ids_carry_no_deprecation_header(lab):
     raw = lab.client.chat.completions.with_raw_response.create(
-        model="gpt-audio-mini", max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
+        model="gpt-audio-mini", max_tokens=8, messages=[{"role": "user", "content": "Hi"}]
+    )
     assert "deprecation" not in raw.headers and "sunset" not in raw.headers
 
 
@@ -114,8 +122,9 @@ def anyio_backend():
 def _beta_client(lab) -> openai.AsyncOpenAI:
     # The SDK's beta realtime client always dials wss:// unless told a websocket_base_url; plain
     # HTTP here (``audiolab serve --tls`` serves the wss:// it expects by default).
-    return openai.AsyncOpenAI(base_url=lab.base_url, api_key="sk-local",
-                              websocket_base_url=lab.base_url.replace("http", "ws", 1))
+    return openai.AsyncOpenAI(
+        base_url=lab.base_url, api_key="sk-local", websocket_base_url=lab.base_url.replace("http", "ws", 1)
+    )
 
 
 def _beta(raw) -> object:
@@ -131,15 +140,26 @@ async def test_beta_realtime_client_gets_beta_event_names_on_a_retired_model(lab
         created = _beta(await asyncio.wait_for(conn.recv_bytes(), 60))
         assert created.type == "session.created"
         assert created.session.input_audio_format == "pcm16" and "audio" in created.session.modalities
-        await conn.session.update(session={"modalities": ["text", "audio"], "voice": "ash",
-                                           "instructions": "Answer in one short sentence.",
-                                           "input_audio_format": "pcm16", "output_audio_format": "pcm16",
-                                           "turn_detection": None})
+        await conn.session.update(
+            session={
+                "modalities": ["text", "audio"],
+                "voice": "ash",
+                "instructions": "Answer in one short sentence.",
+                "input_audio_format": "pcm16",
+                "output_audio_format": "pcm16",
+                "turn_detection": None,
+            }
+        )
         updated = _beta(await asyncio.wait_for(conn.recv_bytes(), 60))
         assert updated.type == "session.updated" and updated.session.voice == "ash"
         assert updated.session.turn_detection is None
-        await conn.conversation.item.create(item={"type": "message", "role": "user",
-                                                  "content": [{"type": "input_text", "text": "Say hello."}]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Say hello."}],
+            }
+        )
         await conn.response.create()
         events = []
         while not events or events[-1].type != "response.done":
@@ -160,8 +180,9 @@ async def test_beta_realtime_client_gets_beta_event_names_on_a_retired_model(lab
 async def test_beta_text_modality_streams_response_text_events(lab):
     async with _beta_client(lab).beta.realtime.connect(model="gpt-4o-mini-realtime-preview") as conn:
         _beta(await asyncio.wait_for(conn.recv_bytes(), 60))
-        await conn.conversation.item.create(item={"type": "message", "role": "user",
-                                                  "content": [{"type": "input_text", "text": "Say hi."}]})
+        await conn.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hi."}]}
+        )
         await conn.response.create(response={"modalities": ["text"], "max_response_output_tokens": 12})
         events = []
         while not events or events[-1].type != "response.done":
@@ -188,5 +209,6 @@ async def test_ga_client_on_a_retired_realtime_model_keeps_ga_names_and_sees_dep
 
 def test_unknown_preview_id_is_still_a_404(lab):
     with pytest.raises(openai.NotFoundError):
-        lab.client.chat.completions.create(model="gpt-4o-audio-preview-2099-01-01",
-                                           messages=[{"role": "user", "content": "Hi"}])
+        lab.client.chat.completions.create(
+            model="gpt-4o-audio-preview-2099-01-01", messages=[{"role": "user", "content": "Hi"}]
+        )

@@ -37,9 +37,11 @@ def _tones(seconds: float) -> Audio:
 
 def _hard_inputs() -> dict[str, Audio]:
     rng = np.random.default_rng(7)
-    return {"silence": Audio(np.zeros(12 * SR, np.float32), SR),
-            "white noise": Audio((0.2 * rng.standard_normal(12 * SR)).astype(np.float32), SR),
-            "tones": _tones(12.0)}
+    return {
+        "silence": Audio(np.zeros(12 * SR, np.float32), SR),
+        "white noise": Audio((0.2 * rng.standard_normal(12 * SR)).astype(np.float32), SR),
+        "tones": _tones(12.0),
+    }
 
 
 def _wav(audio: Audio):
@@ -49,8 +51,9 @@ def _wav(audio: Audio):
 @pytest.mark.parametrize("name", ["silence", "white noise", "tones"])
 def test_non_speech_is_transcribed_and_translated_to_almost_nothing(lab, name):
     audio = _hard_inputs()[name]
-    raw = lab.client.audio.transcriptions.with_raw_response.create(model="whisper-1", file=_wav(audio),
-                                                                   response_format="verbose_json")
+    raw = lab.client.audio.transcriptions.with_raw_response.create(
+        model="whisper-1", file=_wav(audio), response_format="verbose_json"
+    )
     assert raw.status_code == 200 and "x-audiolab-partial" not in raw.headers
     body = raw.http_response.json()
     validate(body, "CreateTranscriptionResponseVerboseJson")
@@ -62,8 +65,13 @@ def test_non_speech_is_transcribed_and_translated_to_almost_nothing(lab, name):
 
 def test_non_speech_streams_to_a_done_event(lab):
     audio = _hard_inputs()["white noise"]
-    with httpx.stream("POST", f"{lab.base_url}/audio/transcriptions", timeout=120,
-                      files={"file": _wav(audio)}, data={"model": "gpt-4o-mini-transcribe", "stream": "true"}) as r:
+    with httpx.stream(
+        "POST",
+        f"{lab.base_url}/audio/transcriptions",
+        timeout=120,
+        files={"file": _wav(audio)},
+        data={"model": "gpt-4o-mini-transcribe", "stream": "true"},
+    ) as r:
         assert r.status_code == 200
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1]["type"] == "transcript.text.done"
@@ -73,9 +81,12 @@ def test_non_speech_streams_to_a_done_event(lab):
 def test_speech_after_a_long_silence_keeps_its_timestamps(lab, speech_clip):
     speech = speech_clip("beckett.wav").to_mono().resample(SR)
     padded = Audio(np.concatenate([np.zeros(8 * SR, np.float32), speech.samples]), SR)
-    out = lab.client.audio.transcriptions.create(model="whisper-1", file=_wav(padded),
-                                                 response_format="verbose_json",
-                                                 timestamp_granularities=["segment", "word"])
+    out = lab.client.audio.transcriptions.create(
+        model="whisper-1",
+        file=_wav(padded),
+        response_format="verbose_json",
+        timestamp_granularities=["segment", "word"],
+    )
     assert out.text.strip() and out.segments[0].start >= 7.0
     assert out.words[0].start >= 7.0 and out.words[-1].end <= padded.duration + 0.01
 
@@ -94,8 +105,9 @@ def test_a_request_past_the_decode_budget_returns_partial_text_marked_as_such(ti
     import openai
 
     client = openai.OpenAI(base_url=tight.url, api_key="local", max_retries=0)
-    raw = client.audio.transcriptions.with_raw_response.create(model="whisper-1", file=_wav(two_cities),
-                                                               response_format="verbose_json")
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="whisper-1", file=_wav(two_cities), response_format="verbose_json"
+    )
     assert raw.status_code == 200
     note = raw.headers["x-audiolab-partial"]
     assert note.startswith("decode budget reached") and "of 44.4 s" in note
@@ -106,8 +118,13 @@ def test_a_request_past_the_decode_budget_returns_partial_text_marked_as_such(ti
 
 
 def test_a_streamed_request_past_the_budget_still_ends_with_done(tight, two_cities):
-    with httpx.stream("POST", f"{tight.url}/audio/transcriptions", timeout=120,
-                      files={"file": _wav(two_cities)}, data={"model": "gpt-4o-transcribe", "stream": "true"}) as r:
+    with httpx.stream(
+        "POST",
+        f"{tight.url}/audio/transcriptions",
+        timeout=120,
+        files={"file": _wav(two_cities)},
+        data={"model": "gpt-4o-transcribe", "stream": "true"},
+    ) as r:
         assert r.status_code == 200
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1]["type"] == "transcript.text.done" and events[-1]["text"].lower().startswith("it was")
@@ -115,12 +132,22 @@ def test_a_streamed_request_past_the_budget_still_ends_with_done(tight, two_citi
 
 
 def test_budget_and_decode_limits_are_settings_from_the_environment():
-    s = Settings.from_env({"AUDIOLAB_STT_BUDGET_S": "12.5", "AUDIOLAB_STT_BUDGET_RTF": "0.5",
-                           "AUDIOLAB_STT_MAX_FALLBACKS": "1", "AUDIOLAB_STT_VAD": "0"})
+    s = Settings.from_env(
+        {
+            "AUDIOLAB_STT_BUDGET_S": "12.5",
+            "AUDIOLAB_STT_BUDGET_RTF": "0.5",
+            "AUDIOLAB_STT_MAX_FALLBACKS": "1",
+            "AUDIOLAB_STT_VAD": "0",
+        }
+    )
     assert (s.stt_budget_s, s.stt_budget_rtf, s.stt_max_fallbacks, s.stt_vad) == (12.5, 0.5, 1, False)
     assert _temperatures(0.0, 1) == (0.0, 1.0) and _temperatures(0.6, 2) == (0.6, 0.8, 1.0)
 
 
 def test_speech_spans_merge_within_one_window():
-    chunks = [{"start": 0, "end": 2 * SR}, {"start": 5 * SR, "end": 9 * SR}, {"start": 40 * SR, "end": 41 * SR}]
+    chunks = [
+        {"start": 0, "end": 2 * SR},
+        {"start": 5 * SR, "end": 9 * SR},
+        {"start": 40 * SR, "end": 41 * SR},
+    ]
     assert _spans(chunks, SR) == [0.0, 9.0, 40.0, 41.0]

@@ -49,11 +49,13 @@ def test_certificate_names_localhost_and_is_reused_while_fresh(certs):
 
 def test_python_sdk_over_https_trusting_the_local_ca(server, certs, two_cities):
     assert server.url.startswith("https://localhost:")
-    client = openai.OpenAI(base_url=server.url, api_key="local",
-                           http_client=httpx.Client(verify=client_context(certs.ca)))
+    client = openai.OpenAI(
+        base_url=server.url, api_key="local", http_client=httpx.Client(verify=client_context(certs.ca))
+    )
     assert "whisper-1" in {m.id for m in client.models.list()}
-    text = client.audio.transcriptions.create(model="whisper-1", file=("c.wav", two_cities.slice(0, 5).to_wav_bytes(),
-                                                                      "audio/wav")).text
+    text = client.audio.transcriptions.create(
+        model="whisper-1", file=("c.wav", two_cities.slice(0, 5).to_wav_bytes(), "audio/wav")
+    ).text
     assert text.lower().startswith("it was the best of times")
 
 
@@ -66,10 +68,12 @@ def test_a_client_without_the_ca_is_refused(server):
 
 @pytest.mark.anyio
 async def test_beta_realtime_client_dials_wss_by_default_and_connects(server, certs):
-    client = openai.AsyncOpenAI(base_url=server.url, api_key="local",
-                                http_client=httpx.AsyncClient(verify=client_context(certs.ca)))
-    async with client.beta.realtime.connect(model="gpt-4o-realtime-preview",
-                                            websocket_connection_options={"ssl": client_context(certs.ca)}) as conn:
+    client = openai.AsyncOpenAI(
+        base_url=server.url, api_key="local", http_client=httpx.AsyncClient(verify=client_context(certs.ca))
+    )
+    async with client.beta.realtime.connect(
+        model="gpt-4o-realtime-preview", websocket_connection_options={"ssl": client_context(certs.ca)}
+    ) as conn:
         created = json.loads(await asyncio.wait_for(conn.recv_bytes(), 60))
     assert created["type"] == "session.created" and created["session"]["input_audio_format"] == "pcm16"
 
@@ -85,6 +89,26 @@ def test_callers_own_certificate_is_checked(certs, tmp_path):
 
 
 def test_cli_refuses_a_certificate_without_its_key(certs):
-    done = subprocess.run([sys.executable, "-m", "audiolab.cli", "serve", "--ssl-certfile", str(certs.certfile)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "audiolab.cli", "serve", "--ssl-certfile", str(certs.certfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "--ssl-certfile and --ssl-keyfile go together" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_connect_tls_serves_the_local_backend_over_https_and_wss():
+    import audiolab
+
+    lab = audiolab.connect("local", environ={}, tls=True)
+    assert lab.base_url.startswith("https://localhost:")
+    speech = lab.client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="alloy", input="Secure hello.", response_format="wav"
+    )
+    assert speech.read()[:4] == b"RIFF"
+    async with lab.aclient.realtime.connect(model="gpt-realtime") as conn:
+        created = json.loads(await asyncio.wait_for(conn.recv_bytes(), 60))
+    assert created["type"] == "session.created" and created["session"]["type"] == "realtime"
+    assert audiolab.connect("local", environ={}, tls=True).base_url == lab.base_url  # one TLS server, reused

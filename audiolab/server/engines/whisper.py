@@ -356,7 +356,8 @@ class WhisperEngine:
         """Where ``samples`` (16 kHz mono) hold speech, per Silero VAD, as ``clip_timestamps``."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        return _spans(get_speech_timestamps(samples, VadOptions(**{**DEFAULT_VAD, **dict(vad or {})})), SAMPLE_RATE)
+        options = VadOptions(**{**DEFAULT_VAD, **dict(vad or {})})
+        return _spans(get_speech_timestamps(samples, options), SAMPLE_RATE)
 
     def _segments(self, samples, duration: float, *, language, prompt, temperature, task, word_timestamps,
                   logprobs, hotwords, vad, beam_size) -> Iterator[Transcript]:
@@ -379,10 +380,11 @@ class WhisperEngine:
             # timestamps and each segment's ``seek`` stay on the original audio's time line.
             segs, info = self.model.transcribe(
                 samples, language=language, task=task, beam_size=beam_size,
-                temperature=list(_temperatures(temperature, self.max_fallbacks)), initial_prompt=prompt or None,
-                word_timestamps=word_timestamps, hotwords=hotwords or None, condition_on_previous_text=True,
-                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD, log_prob_threshold=LOG_PROB_THRESHOLD,
-                no_speech_threshold=NO_SPEECH_THRESHOLD, max_new_tokens=max_new, clip_timestamps=clips)
+                temperature=list(_temperatures(temperature, self.max_fallbacks)),
+                initial_prompt=prompt or None, word_timestamps=word_timestamps, hotwords=hotwords or None,
+                condition_on_previous_text=True, compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+                log_prob_threshold=LOG_PROB_THRESHOLD, no_speech_threshold=NO_SPEECH_THRESHOLD,
+                max_new_tokens=max_new, clip_timestamps=clips)
             features = self.model.feature_extractor(samples) if logprobs else None
             tokenizer = self._tokenizer(task, info.language) if logprobs else None
             cache: dict[int, object] = {}
@@ -405,14 +407,16 @@ class WhisperEngine:
         except (RuntimeError, ValueError) as exc:
             raise EngineFailure(f"Whisper failed on this audio: {exc}") from exc
 
-    def _transcript(self, s, i: int, duration: float, language: str, features, tokenizer, cache) -> Transcript:
+    def _transcript(self, s, i: int, duration: float, language: str, features, tokenizer,
+                    cache) -> Transcript:
         lps = self._token_logprobs(features, tokenizer, s, cache) if features is not None else None
-        words = tuple(Word(w.word, *_clamp(w.start, w.end, duration), float(w.probability)) for w in (s.words or ()))
+        words = tuple(Word(w.word, *_clamp(w.start, w.end, duration), float(w.probability))
+                      for w in (s.words or ()))
         start, end = _clamp(s.start, s.end, duration)
         seg = Segment(id=i, start=start, end=end, text=s.text, tokens=tuple(int(t) for t in s.tokens),
-                      seek=int(s.seek), temperature=float(s.temperature or 0.0), avg_logprob=float(s.avg_logprob),
-                      compression_ratio=float(s.compression_ratio), no_speech_prob=float(s.no_speech_prob),
-                      words=words)
+                      seek=int(s.seek), temperature=float(s.temperature or 0.0),
+                      avg_logprob=float(s.avg_logprob), compression_ratio=float(s.compression_ratio),
+                      no_speech_prob=float(s.no_speech_prob), words=words)
         return Transcript(text=s.text, language=language, duration=duration, segments=(seg,), logprobs=lps)
 
     # --- per-token log probabilities ---------------------------------------------------------

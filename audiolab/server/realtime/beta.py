@@ -100,8 +100,10 @@ def _ga_item(item):
         return item
     item = dict(item)
     if item.get("role") == "assistant":
-        item["content"] = [{**c, "type": "output_text"} if isinstance(c, dict) and c.get("type") == "text" else c
-                           for c in item["content"]]
+        item["content"] = [
+            {**c, "type": "output_text"} if isinstance(c, dict) and c.get("type") == "text" else c
+            for c in item["content"]
+        ]
     return item
 
 
@@ -131,16 +133,26 @@ def _beta_session(s: dict) -> dict:
     inp, outp = audio.get("input") or {}, audio.get("output") or {}
     modalities = s.get("output_modalities") or ["audio"]
     beta = {
-        "id": s.get("id"), "object": "realtime.session", "model": s.get("model"),
+        "id": s.get("id"),
+        "object": "realtime.session",
+        "model": s.get("model"),
         "modalities": ["text", "audio"] if "audio" in modalities else ["text"],
-        "instructions": s.get("instructions"), "voice": outp.get("voice"),
-        "input_audio_format": _beta_format(inp.get("format")), "output_audio_format": _beta_format(outp.get("format")),
-        "input_audio_transcription": inp.get("transcription"), "turn_detection": inp.get("turn_detection"),
-        "input_audio_noise_reduction": inp.get("noise_reduction"), "speed": outp.get("speed"),
-        "tools": s.get("tools", []), "tool_choice": s.get("tool_choice", "auto"),
-        "max_response_output_tokens": s.get("max_output_tokens", "inf"), "expires_at": s.get("expires_at"),
+        "instructions": s.get("instructions"),
+        "voice": outp.get("voice"),
+        "input_audio_format": _beta_format(inp.get("format")),
+        "output_audio_format": _beta_format(outp.get("format")),
+        "input_audio_transcription": inp.get("transcription"),
+        "turn_detection": inp.get("turn_detection"),
+        "input_audio_noise_reduction": inp.get("noise_reduction"),
+        "speed": outp.get("speed"),
+        "tools": s.get("tools", []),
+        "tool_choice": s.get("tool_choice", "auto"),
+        "max_response_output_tokens": s.get("max_output_tokens", "inf"),
+        "expires_at": s.get("expires_at"),
     }
-    return {k: v for k, v in beta.items() if v is not None or k in ("input_audio_transcription", "turn_detection")}
+    return {
+        k: v for k, v in beta.items() if v is not None or k in ("input_audio_transcription", "turn_detection")
+    }
 
 
 def _beta_parts(value):

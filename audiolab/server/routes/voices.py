@@ -25,8 +25,10 @@ _CODE = "custom_voices_unavailable"
 def _no_custom_voices(what: str) -> PermissionDenied:
     return PermissionDenied(
         f"The local backend has no custom voices, so it cannot {what}. Use a built-in voice "
-        f"({', '.join(OPENAI_VOICES)}) or a local voice id; custom voices need OpenAI's API and an eligible account.",
-        code=_CODE)
+        f"({', '.join(OPENAI_VOICES)}) or a local voice id; custom voices need OpenAI's API and an "
+        "eligible account.",
+        code=_CODE,
+    )
 
 
 @router.post("/audio/voices")
@@ -45,8 +47,12 @@ async def list_voice_consents():
 
 
 def _missing(consent_id: str) -> NotFound:
-    return NotFound(f"No voice consent with id '{consent_id}': the local backend has no custom voices and stores "
-                    "no consent recordings.", param="consent_id", code=_CODE)
+    return NotFound(
+        f"No voice consent with id '{consent_id}': the local backend has no custom voices and stores "
+        "no consent recordings.",
+        param="consent_id",
+        code=_CODE,
+    )
 
 
 @router.get("/audio/voice_consents/{consent_id}")

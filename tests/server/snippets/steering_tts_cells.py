@@ -17,14 +17,19 @@ She tugged the string gently until the kite floated free.
 response = client.audio.speech.create(model="tts-1-hd", voice="alloy", input=story)
 response.write_to_file("./sounds/plain.mp3")
 
-for name, style in [("child", "Speak in a British accent and enunciate like you're talking to a child."),
-                    ("fast", "Speak in a British accent and speak really fast.")]:
+for name, style in [
+    ("child", "Speak in a British accent and enunciate like you're talking to a child."),
+    ("fast", "Speak in a British accent and speak really fast."),
+]:
     completion = client.chat.completions.create(
         model="gpt-4o-audio-preview",
         modalities=["text", "audio"],
         audio={"voice": "alloy", "format": "mp3"},
         messages=[
-            {"role": "system", "content": "You are a helpful assistant that can generate audio from text. " + style},
+            {
+                "role": "system",
+                "content": "You are a helpful assistant that can generate audio from text. " + style,
+            },
             {"role": "user", "content": story},
         ],
     )
