@@ -266,7 +266,7 @@ class WhisperEngine:
         self.size = size
         self.beam_size = beam_size
         self.budget_s = float(getattr(settings, "stt_budget_s", 30.0))
-        self.budget_rtf = float(getattr(settings, "stt_budget_rtf", 1.0))
+        self.budget_rtf = float(getattr(settings, "stt_budget_rtf", 2.0))
         self.max_fallbacks = int(getattr(settings, "stt_max_fallbacks", 2))
         self.use_vad = bool(getattr(settings, "stt_vad", True))
         self.model_dir = assemble_weights(Path(settings.cache_dir), size)
