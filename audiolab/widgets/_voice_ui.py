@@ -11,8 +11,15 @@ import ipywidgets as w
 
 from audiolab.errors import AudiolabError
 from audiolab.widgets._background import describe_error, run_in_thread
-from audiolab.widgets._render import (audio_tag, error_box, esc, figure_png, insert_cell, png_tag,
-                                      spectrogram_png)
+from audiolab.widgets._render import (
+    audio_tag,
+    error_box,
+    esc,
+    figure_png,
+    insert_cell,
+    png_tag,
+    spectrogram_png,
+)
 
 __all__ = ["VoiceLabUI"]
 
@@ -36,7 +43,9 @@ class VoiceLabUI:
         names = list(VIBES) + [n for n in vl.vibes if n not in VIBES]
         self.vibes = w.SelectMultiple(options=names, value=tuple(vl.vibes), rows=8, description="Vibes")
         self._custom = {n: t for n, t in vl.vibes.items() if n not in VIBES}
-        self.free = w.Textarea(placeholder="free instructions, one per line", layout=w.Layout(width="16em", height="8em"))
+        self.free = w.Textarea(
+            placeholder="free instructions, one per line", layout=w.Layout(width="16em", height="8em")
+        )
         try:
             models = tts_models(vl.lab)
         except Exception as exc:  # the grid still works with the models given to VoiceLab
@@ -110,7 +119,9 @@ class VoiceLabUI:
         self._cells = {c.label: w.HTML('<div style="color:#888">…</div>') for c in cells}
         items = [w.HTML("")] + [w.HTML(f"<b>{esc(v)}</b>") for v in vibes]
         for model, voice in rows:
-            items.append(w.HTML(f"<b>{esc(voice)}</b>" + (f"<br><small>{esc(model)}</small>" if several else "")))
+            items.append(
+                w.HTML(f"<b>{esc(voice)}</b>" + (f"<br><small>{esc(model)}</small>" if several else ""))
+            )
             items += [self._cells[c.label] for c in cells if (c.model, c.voice) == (model, voice)]
         self.grid.children = [w.GridBox(items, layout=w.Layout(
             grid_template_columns=f"7em repeat({len(vibes)}, minmax(190px, 1fr))", grid_gap="6px"))]
@@ -120,7 +131,11 @@ class VoiceLabUI:
             return error_box(take.error)
         caption = (f"<small>{take.audio.duration:.2f} s · TTFB {take.ttfb_s * 1000:.0f} ms · "
                    f"total {take.latency_s * 1000:.0f} ms</small>")
-        image = png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)), alt="spectrogram") if spectrogram else ""
+        image = (
+            png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)), alt="spectrogram")
+            if spectrogram
+            else ""
+        )
         return audio_tag(take.audio) + caption + image
 
     def _render_all(self) -> None:
@@ -182,8 +197,7 @@ class VoiceLabUI:
         votes = self.vl.votes
         if len(votes) < _AB_MIN_VOTES:
             return w.HTML("")
-        from audiolab.plots.voice import plot_bradley_terry
-        from audiolab.plots.voice import plot_win_rates
+        from audiolab.plots.voice import plot_bradley_terry, plot_win_rates
 
         bt = self.vl.ranking()
         table = bt.to_frame().round(2).to_html(index=False)

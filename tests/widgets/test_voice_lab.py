@@ -40,7 +40,9 @@ def feature(df: pd.DataFrame, voice: str, vibe: str, name: str) -> float:
 def test_grid_has_one_measured_cell_per_voice_and_instruction(grid):
     vl, df = grid
     assert len(df) == 8 and df["error"].isna().all()
-    assert set(zip(df.voice, df.vibe)) == {(v, i) for v in VOICES for i in ("neutral", "whisper", "excited", "slow")}
+    assert set(zip(df.voice, df.vibe)) == {
+        (v, i) for v in VOICES for i in ("neutral", "whisper", "excited", "slow")
+    }
     assert set(df.model) == {"gpt-4o-mini-tts"}  # chosen from lab.models(): takes instructions
     assert (df.ttfb_s > 0).all() and (df.ttfb_s <= df.latency_s).all()
     assert df[["lufs", "duration_s", "speaking_rate"]].notna().all().all()
@@ -70,7 +72,10 @@ def test_slow_is_longer_and_slower_than_neutral(grid, voice):
 def test_excited_raises_pitch_mean_or_range(grid, voice):
     _, df = grid
     higher = feature(df, voice, "excited", "f0_mean_hz") > 1.05 * feature(df, voice, "neutral", "f0_mean_hz")
-    wider = feature(df, voice, "excited", "f0_range_semitones") > feature(df, voice, "neutral", "f0_range_semitones") + 1
+    wider = (
+        feature(df, voice, "excited", "f0_range_semitones")
+        > feature(df, voice, "neutral", "f0_range_semitones") + 1
+    )
     assert higher or wider
 
 
@@ -79,7 +84,9 @@ def test_deltas_are_differences_from_neutral(grid):
     vl, df = grid
     d = vl.deltas()
     row = d[(d.voice == "alloy") & (d.vibe == "whisper")].iloc[0]
-    assert row.lufs == pytest.approx(feature(df, "alloy", "whisper", "lufs") - feature(df, "alloy", "neutral", "lufs"))
+    assert row.lufs == pytest.approx(
+        feature(df, "alloy", "whisper", "lufs") - feature(df, "alloy", "neutral", "lufs")
+    )
     assert set(d.vibe) == {"whisper", "excited", "slow"}
     assert len(vl.plot_deltas().axes) == 6
     f0_fig = vl.plot_f0()
@@ -95,7 +102,9 @@ def test_blind_votes_give_a_bradley_terry_ranking_and_pool_from_csv(grid):
         vl.vote("A" if a == favourite else "B" if b == favourite else "tie")
     votes = vl.votes
     assert len(votes) == 40 and set(votes.columns) >= {"a", "b", "winner", "choice", "rater"}
-    assert favourite not in set(votes.loc[votes.choice == "tie", "a"]) | set(votes.loc[votes.choice == "tie", "b"])
+    assert favourite not in set(votes.loc[votes.choice == "tie", "a"]) | set(
+        votes.loc[votes.choice == "tie", "b"]
+    )
     bt = vl.ranking(n_boot=200)
     assert bt.ranking()[0] == favourite
     lo = bt.ci_low[bt.items.index(favourite)]
@@ -145,7 +154,9 @@ def test_backend_errors_show_inline_per_cell(lab):
 @pytest.mark.engines
 def test_bad_settings_are_refused_before_any_request(lab):
     with pytest.raises(InvalidRequest) as err:
-        VoiceLab(lab, text="Hi", voices=["alloy"], instructions=["neutral"], models=["gpt-4o-mini-tts"], speed=9)
+        VoiceLab(
+            lab, text="Hi", voices=["alloy"], instructions=["neutral"], models=["gpt-4o-mini-tts"], speed=9
+        )
     assert err.value.param == "speed"
 
 
@@ -173,7 +184,10 @@ def test_to_code_runs_and_makes_the_same_grid(lab):
     assert code.count("client.audio.speech.create(") == 2 and "instructions='Whisper softly.'" in code
     scope: dict = {}
     exec(compile(code, "voice_lab_code", "exec"), scope)
-    assert set(scope["takes"]) == {("alloy", "neutral", "gpt-4o-mini-tts"), ("alloy", "whisper", "gpt-4o-mini-tts")}
+    assert set(scope["takes"]) == {
+        ("alloy", "neutral", "gpt-4o-mini-tts"),
+        ("alloy", "whisper", "gpt-4o-mini-tts"),
+    }
     assert all(a.duration > 0.5 for a in scope["takes"].values())
 
 
@@ -181,7 +195,9 @@ def test_to_code_runs_and_makes_the_same_grid(lab):
 def test_a_recorded_grid_replays_offline_from_the_response_cache(tmp_path):
     kw = dict(text="Hello there.", voices=["alloy"], instructions=["neutral", "whisper"],
               models=["gpt-4o-mini-tts"], votes_path=None)
-    live = VoiceLab(audiolab.connect("local", cache="readwrite", cache_dir=tmp_path), **kw).run(progress=False)
+    live = VoiceLab(audiolab.connect("local", cache="readwrite", cache_dir=tmp_path), **kw).run(
+        progress=False
+    )
     offline = audiolab.connect("local", cache="replay", cache_dir=tmp_path)  # nothing leaves the process
     replayed = VoiceLab(offline, **kw).run(progress=False)
     assert replayed.error.isna().all()
@@ -193,8 +209,10 @@ def test_first_f0_plot_takes_under_two_seconds(two_cities_path):
     code = (
         "import time; from audiolab.audio import Audio; "
         f"a = Audio.from_file({str(two_cities_path)!r}).slice(0, 4); t = time.perf_counter(); "
-        "from audiolab.widgets._render import spectrogram_png; from audiolab.plots.audio import plot_f0_contours; "
+        "from audiolab.widgets._render import spectrogram_png; "
+        "from audiolab.plots.audio import plot_f0_contours; "
         "png = spectrogram_png(a); fig = plot_f0_contours([a]); fig.savefig(__import__('io').BytesIO()); "
-        "print(time.perf_counter() - t)")
+        "print(time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) <= 2.0
