@@ -80,7 +80,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check audiolab tests bench
 
 serve: install
-	@echo "==> Serving the local backend on http://127.0.0.1:$(PORT)/v1"
+	@echo "==> Serving the local backend on $(if $(TLS),https://localhost,http://127.0.0.1):$(PORT)/v1"
 	$(BIN)/audiolab serve --port $(PORT) $(if $(API_KEY),--api-key $(API_KEY),) $(if $(HOST),--host $(HOST),) \
 	  $(if $(TLS),--tls,)
 
