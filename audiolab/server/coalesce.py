@@ -144,7 +144,7 @@ class Sharing:
             response = await make(request)
             response.headers[CACHE_HEADER] = "off"
             return response
-        if store and self.cache is not None:
+        if store and self.cache is not None and key in self.cache:
             stored = await asyncio.to_thread(self.cache.get, key)
             if stored is not None:
                 self._count(route, "hits")
@@ -215,16 +215,24 @@ class Sharing:
             flight.done = True
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting client
             flight.error = exc
+            self._drop(flight)
             if not isinstance(exc, Exception):
                 raise
+            return
+        flight.notify()
+        try:
+            if (not flight.abandoned and not flight.listeners.sampled and store and self.cache is not None
+                    and flight.head[0] == 200):
+                # Until the entry is written, identical requests still get the finished flight.
+                value = Stored(flight.head[0], flight.head[1], b"".join(flight.chunks))
+                await asyncio.to_thread(self.cache.put, flight.key, value)
         finally:
-            if self._flights.get(flight.key) is flight:
-                del self._flights[flight.key]
-            flight.notify()
-        if (flight.done and not flight.abandoned and not flight.listeners.sampled and store
-                and self.cache is not None and flight.head[0] == 200):
-            value = Stored(flight.head[0], flight.head[1], b"".join(flight.chunks))
-            await asyncio.to_thread(self.cache.put, flight.key, value)
+            self._drop(flight)
+
+    def _drop(self, flight: _Flight) -> None:
+        if self._flights.get(flight.key) is flight:
+            del self._flights[flight.key]
+        flight.notify()
 
 
 class _Once:
