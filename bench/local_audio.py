@@ -15,6 +15,7 @@ Engines are warmed up first (a running server has them loaded); each figure is t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
     import audiolab
     from audiolab.client.lab import local_server
 
+    os.environ.setdefault("AUDIOLAB_RESPONSE_CACHE", "0")  # repeats measure synthesis, not a cache hit
     lab = audiolab.connect("local", environ={})
     registry = local_server().app.state.registry
 
