@@ -212,3 +212,13 @@ def test_unknown_preview_id_is_still_a_404(lab):
         lab.client.chat.completions.create(
             model="gpt-4o-audio-preview-2099-01-01", messages=[{"role": "user", "content": "Hi"}]
         )
+
+
+@pytest.mark.anyio
+async def test_browser_style_beta_subprotocol_selects_the_beta_dialect(lab):
+    import websockets
+
+    url = lab.base_url.replace("http", "ws", 1) + "/realtime?model=gpt-4o-realtime-preview"
+    async with websockets.connect(url, subprotocols=["realtime", "openai-beta.realtime-v1"]) as ws:
+        created = _beta(await asyncio.wait_for(ws.recv(), 60))
+    assert created.type == "session.created" and created.session.input_audio_format == "pcm16"

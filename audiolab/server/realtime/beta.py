@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 
-__all__ = ["BETA_HEADER", "is_beta", "from_beta", "to_beta", "EVENT_NAMES"]
+__all__ = ["BETA_HEADER", "BETA_SUBPROTOCOL", "is_beta", "from_beta", "to_beta", "EVENT_NAMES"]
 
 #: The request header of a beta client (``OpenAI-Beta: realtime=v1``).
 BETA_HEADER = ("openai-beta", "realtime=v1")
@@ -47,10 +47,21 @@ _FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711
 _PART_TYPES = {"output_audio": "audio", "output_text": "text"}
 
 
+#: What browsers, which cannot set headers on a WebSocket, offered as a subprotocol instead.
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+
+
 def is_beta(headers) -> bool:
-    """Whether a WebSocket handshake's headers (a Starlette ``Headers``) ask for the beta dialect."""
+    """Whether a WebSocket handshake's headers (a Starlette ``Headers``) ask for the beta dialect:
+    the ``OpenAI-Beta: realtime=v1`` header, or the ``openai-beta.realtime-v1`` subprotocol.
+
+    Example:
+        >>> is_beta({"openai-beta": "realtime=v1"}), is_beta({"sec-websocket-protocol": "realtime"})
+        (True, False)
+    """
     values = [v.strip().lower() for v in headers.get(BETA_HEADER[0], "").split(",")]
-    return BETA_HEADER[1] in values
+    offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
+    return BETA_HEADER[1] in values or BETA_SUBPROTOCOL in offered
 
 
 # --- client events: beta -> GA -----------------------------------------------------------------
