@@ -240,3 +240,52 @@ def test_hit_ratio_shows_in_metrics_and_in_the_log(tmp_path, caplog):
     assert samples["audiolab_response_cache_bytes"] > 1000
     ratios = [r.getMessage() for r in caplog.records if "hit ratio" in r.getMessage()]
     assert ratios[-1] == "response sharing: speech hits (hit ratio 67%)"
+
+
+def _kokoro_voice() -> str:
+    from audiolab.server.registry import VOICES, Registry
+
+    voice = next((v for v in VOICES.values() if v.engine == "kokoro"), None)
+    if voice is None:
+        pytest.skip("this tree has no Kokoro voice")
+    try:
+        Registry(Settings()).engine("kokoro")
+    except Exception as exc:  # noqa: BLE001 - EngineUnavailable, or its packages missing
+        pytest.skip(f"Kokoro is not installed here: {exc}")
+    return voice.id
+
+
+def test_speech_off_switch_keeps_bit_exact_kokoro_shared_and_piper_unshared(tmp_path):
+    kokoro = _kokoro_voice()
+    with server(tmp_path, share_speech=False) as h:
+        async def go(voice):
+            c = client(h)
+
+            async def one():
+                r = await c.audio.speech.with_raw_response.create(model="gpt-4o-mini-tts", voice=voice,
+                                                                  input=LESSON, response_format="wav")
+                return r.headers["x-audiolab-cache"], r.content
+
+            return await asyncio.gather(one(), one())
+
+        piper = asyncio.run(go("alloy"))
+        assert [o for o, _ in piper] == ["off", "off"]
+        shared = asyncio.run(go(kokoro))
+        assert sorted(o for o, _ in shared) == ["joined", "miss"] and shared[0][1] == shared[1][1]
+    assert counts(h, "speech") == {"computed": 1, "joined": 1, "hits": 0, "unshared": 2}
+
+
+def test_kokoro_is_bit_exact_from_run_to_run():
+    """The measurement behind ``BIT_EXACT_ENGINES``: the same request, the same samples."""
+    import hashlib
+
+    from audiolab.server.engines import Prosody
+    from audiolab.server.registry import Registry
+    from audiolab.server.routes.speech import BIT_EXACT_ENGINES
+
+    registry = Registry(Settings())
+    voice = registry.voice(_kokoro_voice())
+    engine = registry.engine(voice.engine)
+    digests = {hashlib.sha256(b"".join(c.samples.tobytes() for c in engine.synthesize(
+        LESSON, voice=voice, speed=1.0, prosody=Prosody()))).hexdigest() for _ in range(3)}
+    assert len(digests) == 1 and voice.engine in BIT_EXACT_ENGINES

@@ -62,6 +62,10 @@ _FIELDS = ("model", "input", "voice", "instructions", "response_format", "speed"
 # (container, codec, bits/s) for the PyAV-encoded formats
 _AV = {"mp3": ("mp3", "libmp3lame", 64000), "aac": ("adts", "aac", 64000), "opus": ("ogg", "libopus", 32000),
        "flac": ("flac", "flac", None)}
+#: TTS engines whose output is the same, sample for sample, for the same request (measured: three
+#: runs, one hash). Piper draws VITS noise from onnxruntime's unseeded generator and eSpeak NG keeps
+#: state between calls, so their renditions differ slightly from run to run.
+BIT_EXACT_ENGINES = frozenset({"kokoro"})
 #: Audio tokens per second of output reported in SSE usage (an estimate; OpenAI does not publish one).
 AUDIO_TOKENS_PER_SECOND = 20
 
@@ -355,8 +359,9 @@ async def create_speech(request: Request):
         return StreamingResponse(body, media_type=FORMATS[req["format"]],
                                  headers={**headers, "cache-control": "no-cache"})
 
-    # Identical requests share one synthesis (settings.share_speech: one rendition answers them).
+    # Identical requests share one synthesis: always with a bit-exact engine, and with the others
+    # when settings.share_speech says that one rendition may answer them.
     key = None
-    if st.settings.share_speech:
+    if served.engine in BIT_EXACT_ENGINES or st.settings.share_speech:
         key = request_key("speech", {**req, "voice": voice.id, "served": served.id})
     return await sharing_of(st).respond("speech", key, make, request=request)
