@@ -59,10 +59,11 @@ class Settings:
         response_cache_mb: bound of the on-disk response cache (LRU); 0 keeps nothing on disk
             and still shares concurrent identical requests.
         response_cache_dir: where finished responses are kept (request data: not ``cache_dir``).
-        share_speech: whether speech requests are shared. Neither local TTS engine is bit-exact
-            from run to run (Piper draws VITS noise from onnxruntime's unseeded generator, eSpeak
-            NG keeps state between calls), so sharing speech means one rendition answers identical
-            requests, as a recording would. ``False`` synthesizes every request anew.
+        share_speech: whether speech from engines that are not bit-exact is shared. Piper draws
+            VITS noise from onnxruntime's unseeded generator and eSpeak NG keeps state between
+            calls, so their renditions differ slightly from run to run: sharing them means one
+            rendition answers identical requests, as a recording would. ``False`` synthesizes
+            each such request anew; a bit-exact engine (Kokoro) is shared either way.
 
     Example:
         >>> Settings(port=0).host
