@@ -1,4 +1,5 @@
-"""The ``audiolab`` command: ``audiolab serve [--host 127.0.0.1] [--port 8000] [--api-key TOKEN]``."""
+"""The ``audiolab`` command: ``audiolab serve [--host 127.0.0.1] [--port 8000] [--api-key TOKEN]``,
+and ``audiolab eval stt|voices|agent [--backend local|openai|URL] [--output report.html]``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="serve https:// and wss:// with a self-signed localhost certificate (made once)")
     serve.add_argument("--ssl-certfile", default=None, help="serve TLS with this certificate (PEM) instead")
     serve.add_argument("--ssl-keyfile", default=None, help="the private key (PEM) of --ssl-certfile")
+    from audiolab.eval.commands import add_eval_parser, run_eval
+
+    add_eval_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "eval":
+        try:
+            return run_eval(args)
+        except AudiolabError as exc:
+            print(f"audiolab: {exc.message}", file=sys.stderr)
+            return 2
 
     from audiolab.server.serve import serve_forever
     from audiolab.server.settings import Settings

@@ -7,7 +7,12 @@ Submodules load on first use, so ``import audiolab.eval`` stays light:
 * :mod:`~audiolab.eval.metrics`: normalised WER/CER, S/D/I, bootstrap CIs, paired comparison, RTFx;
 * :mod:`~audiolab.eval.prosody`: F0, speaking rate, pauses, loudness of TTS output;
 * :mod:`~audiolab.eval.preference`: Bradley-Terry strengths and win rates from listening votes;
-* :mod:`~audiolab.eval.runner`: every clip × model × condition through the API, resumable.
+* :mod:`~audiolab.eval.runner`: every clip × model × condition through the API, resumable;
+* :mod:`~audiolab.eval.report`: STT and voices evaluations as one self-contained HTML report
+  (built from :mod:`~audiolab.eval.html`);
+* :mod:`~audiolab.eval.agent_report`: scripted voice-agent scenarios
+  (:mod:`~audiolab.eval.scenarios`) through a realtime (:mod:`~audiolab.eval.agent_realtime`)
+  and a chained (:mod:`~audiolab.eval.agent_eval`) agent, as an HTML report and ``results.csv``.
 
 The most used functions are also reachable here (``audiolab.eval.evaluate``,
 ``audiolab.eval.score``, ``audiolab.eval.real_speech``...).
@@ -24,13 +29,15 @@ import importlib
 
 __all__ = [
     "datasets", "perturb", "metrics", "prosody", "preference", "runner",
+    "report", "html", "scenarios", "agent_eval", "agent_realtime", "agent_report",
     "evaluate", "aevaluate", "summarize", "score", "wer", "compare_scores", "word_diff",
     "real_speech", "synthetic_speech", "from_folder", "from_recordings", "Dataset", "Utterance",
     "add_noise", "codec", "change_speed", "conditions", "Condition", "SNR_GRID",
     "bradley_terry", "win_rate_matrix",
 ]
 
-_SUBMODULES = {"datasets", "perturb", "metrics", "prosody", "preference", "runner"}
+_SUBMODULES = {"datasets", "perturb", "metrics", "prosody", "preference", "runner", "report", "html", "scenarios",
+               "agent_eval", "agent_realtime", "agent_report"}
 _FROM = {
     "evaluate": "runner", "aevaluate": "runner",
     "summarize": "metrics", "score": "metrics", "wer": "metrics", "compare_scores": "metrics", "word_diff": "metrics",
