@@ -4,6 +4,9 @@
 
 Prints:
 - TTS time to first byte ÷ full streamed synthesis time, 3-sentence input (goal ≤ 1/3, TTFB ≤ 250 ms);
+- the same for Kokoro (voice ``coral``; goal TTFB ≤ 350 ms on an idle machine);
+- seconds of compute per second of audio for every engine (Piper, Kokoro, eSpeak NG direct, whisper
+  through the engine): wall seconds and CPU seconds of this process, with the load average;
 - TTS real-time factor (synthesis seconds per audio second; lower is faster), direct and via HTTP;
 - STT RTFx (audio seconds per processing second) through HTTP ÷ the direct engine call
   (goal ≥ 0.9), on two_cities.wav with whisper-base.
@@ -29,6 +32,10 @@ from audiolab.server.engines import Prosody  # noqa: E402
 THREE_SENTENCES = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst "
                    "of times. Then the old clock in the hall struck twelve, and everyone went to bed.")
 TTFB_GOAL_S = 0.250
+KOKORO_TTFB_GOAL_S = 0.350
+KOKORO_VOICE = "coral"
+#: One voice per TTS engine, for the compute-per-audio-second table.
+ENGINE_VOICES = {"piper": "alloy", "kokoro": KOKORO_VOICE, "espeak": "espeak-en-us"}
 TTFB_RATIO_GOAL = 1 / 3
 STT_RATIO_GOAL = 0.9
 
@@ -60,18 +67,28 @@ def tts_streaming(lab, *, voice: str = "alloy", fmt: str = "mp3", repeats: int =
 
 def tts_direct_rtf(registry, *, voice: str = "alloy", repeats: int = 3) -> float:
     """Synthesis seconds per audio second, calling the engine directly (no HTTP, no encoding)."""
+    return tts_compute(registry, voice=voice, repeats=repeats)["wall"]
+
+
+def tts_compute(registry, *, voice: str, repeats: int = 3) -> dict:
+    """Wall and CPU seconds per second of audio of the 3-sentence text, engine called directly.
+
+    CPU seconds are this process's (``time.process_time``): what the engine computed, whatever
+    else loads the machine; wall seconds include waiting for a core.
+    """
     from audiolab.server.registry import VOICES
 
     spec = VOICES[voice]
     engine = registry.engine(spec.engine)
     list(engine.synthesize("Warm up.", voice=spec, prosody=Prosody()))
-    rtfs = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         clips = list(engine.synthesize(THREE_SENTENCES, voice=spec, prosody=Prosody()))
-        elapsed = time.perf_counter() - start
-        rtfs.append(elapsed / sum(c.duration for c in clips))
-    return _median(rtfs)
+        seconds = sum(c.duration for c in clips)
+        wall.append((time.perf_counter() - start) / seconds)
+        cpu.append((time.process_time() - start_cpu) / seconds)
+    return {"wall": _median(wall), "cpu": _median(cpu)}
 
 
 # ---- STT (RTFx through HTTP ÷ direct engine) ---------------------------------------------
@@ -122,6 +139,10 @@ def _two_cities() -> Path:
 
 # ---- report -------------------------------------------------------------------------------
 
+def _load() -> str:
+    return "(" + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + ")"
+
+
 def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -150,12 +171,26 @@ def main(argv=None) -> int:
           f"{_verdict(ratio <= TTFB_RATIO_GOAL)}")
     print(f"TTS RTF (lower is faster): direct {tts_direct_rtf(registry, voice=args.voice, repeats=args.repeats):.3f}, "
           f"HTTP stream {s['total_s'] / s['audio_s']:.3f}")
+    k = tts_streaming(lab, voice=KOKORO_VOICE, repeats=args.repeats)
+    print(f"Kokoro streamed, 3 sentences ({k['audio_s']:.1f} s of audio, voice {KOKORO_VOICE}, mp3):")
+    print(f"  time to first byte      {k['ttfb_s'] * 1000:7.0f} ms   "
+          f"goal <= {KOKORO_TTFB_GOAL_S * 1000:.0f} ms (idle)   {_verdict(k['ttfb_s'] <= KOKORO_TTFB_GOAL_S)}   "
+          f"load average {_load()}")
+    print(f"  full synthesis (stream) {k['total_s'] * 1000:7.0f} ms   "
+          f"TTFB / full {k['ttfb_s'] / k['total_s']:.3f}")
+    print("Seconds of compute per second of audio (3 sentences, engine called directly):")
+    for family, voice in ENGINE_VOICES.items():
+        c = tts_compute(registry, voice=voice, repeats=args.repeats)
+        print(f"  {family:8} ({voice:12}) wall {c['wall']:6.3f}   CPU {c['cpu']:6.3f}   "
+              f"load average {_load()}")
     if args.skip_stt:
         return 0
     stt = stt_http_vs_direct(lab, registry, repeats=args.repeats)
     if stt is None:
         print("STT RTFx HTTP / direct: skipped (whisper engine not installed)")
         return 0
+    print(f"  {'whisper':8} ({'whisper-base':12}) wall {1 / stt['direct_rtfx']:6.3f}   "
+          f"(1 / RTFx, two_cities.wav)   load average {_load()}")
     r = stt["http_rtfx"] / stt["direct_rtfx"]
     print(f"STT whisper-base on two_cities.wav ({stt['audio_s']:.1f} s): RTFx direct {stt['direct_rtfx']:.1f}, "
           f"HTTP {stt['http_rtfx']:.1f}")

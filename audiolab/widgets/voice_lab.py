@@ -31,13 +31,22 @@ from typing import TYPE_CHECKING
 
 from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import InvalidRequest
-from audiolab.widgets._render import LabPanel
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
+from audiolab.widgets._render import LabPanel
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["VoiceLab", "Take", "VIBES", "TEXT_PRESETS", "FEATURES", "tts_models", "openai_voices", "takes_instructions"]
+__all__ = [
+    "VoiceLab",
+    "Take",
+    "VIBES",
+    "TEXT_PRESETS",
+    "FEATURES",
+    "tts_models",
+    "openai_voices",
+    "takes_instructions",
+]
 
 #: Instruction presets. The local backend maps their words to prosody (see
 #: ``audiolab.server.engines.prosody``); gpt-4o-mini-tts reads them as free text.
@@ -60,7 +69,15 @@ TEXT_PRESETS = {
     "numbers": "Your order number is 4 7 2 9, and the total comes to 18 dollars and 50 cents.",
 }
 #: Columns of :attr:`VoiceLab.features` that measure the voice.
-FEATURES = ("f0_mean_hz", "f0_range_semitones", "speaking_rate", "pause_ratio", "lufs", "duration_s", "ttfb_s")
+FEATURES = (
+    "f0_mean_hz",
+    "f0_range_semitones",
+    "speaking_rate",
+    "pause_ratio",
+    "lufs",
+    "duration_s",
+    "ttfb_s",
+)
 
 
 def openai_voices() -> list[str]:
@@ -101,6 +118,7 @@ class Take:
     ttfb_s: float = math.nan
     latency_s: float = math.nan
     error: str | None = None
+    engine: str = ""  # what spoke: the local backend's x-audiolab-engine header, else the backend's name
 
     @property
     def label(self) -> str:
@@ -165,8 +183,10 @@ class VoiceLab(LabPanel):
         if not self.text:
             raise InvalidRequest("Voice Lab needs a text to speak.", param="text")
         if not self.voices or not self.vibes or not self.models:
-            raise InvalidRequest("Voice Lab needs at least one voice, one instruction and one TTS model.",
-                                 param="voices" if not self.voices else "instructions" if not self.vibes else "models")
+            raise InvalidRequest(
+                "Voice Lab needs at least one voice, one instruction and one TTS model.",
+                param="voices" if not self.voices else "instructions" if not self.vibes else "models",
+            )
         if not 0.25 <= self.speed <= 4.0:
             raise InvalidRequest(f"speed must be between 0.25 and 4.0, got {self.speed}.", param="speed")
 
@@ -226,6 +246,7 @@ class VoiceLab(LabPanel):
             ttfb, parts = None, []
             try:
                 async with client.audio.speech.with_streaming_response.create(**kwargs) as response:
+                    engine = engine_of(response.headers, self.lab.backend)
                     async for chunk in response.iter_bytes():
                         if ttfb is None and chunk:
                             ttfb = time.perf_counter() - t0
@@ -234,10 +255,12 @@ class VoiceLab(LabPanel):
                 audio = Audio.from_bytes(b"".join(parts), "pcm", sr=PCM_RATE, text=self.text,
                                          source=f"{self.lab.backend}:{cell.model}",
                                          meta={"voice": cell.voice, "instructions": cell.instructions,
-                                               "model": cell.model, "ttfb_s": ttfb, "latency_s": latency})
+                                               "model": cell.model, "engine": engine, "ttfb_s": ttfb,
+                                               "latency_s": latency})
             except Exception as exc:  # every failure is shown in its cell, never lost in a log
                 return _replace(cell, error=describe_error(exc))
-        return _replace(cell, audio=audio, ttfb_s=ttfb if ttfb is not None else math.nan, latency_s=latency)
+        return _replace(cell, audio=audio, engine=engine, ttfb_s=ttfb if ttfb is not None else math.nan,
+                        latency_s=latency)
 
     # ---- results ------------------------------------------------------------------------
 
@@ -271,7 +294,13 @@ class VoiceLab(LabPanel):
 
             rows = []
             for t in self._takes:
-                row = {"voice": t.voice, "vibe": t.vibe, "model": t.model, "speed": t.speed}
+                row = {
+                    "voice": t.voice,
+                    "vibe": t.vibe,
+                    "model": t.model,
+                    "engine": t.engine,
+                    "speed": t.speed,
+                }
                 if t.audio is not None:
                     p = prosody(t.audio, text=self.text)
                     row.update(f0_mean_hz=p.f0_mean_hz, f0_range_semitones=p.f0_range_semitones,
@@ -279,7 +308,17 @@ class VoiceLab(LabPanel):
                                duration_s=p.duration)
                 row.update(ttfb_s=t.ttfb_s, latency_s=t.latency_s, instructions=t.instructions, error=t.error)
                 rows.append(row)
-            cols = ["voice", "vibe", "model", "speed", *FEATURES, "latency_s", "instructions", "error"]
+            cols = [
+                "voice",
+                "vibe",
+                "model",
+                "engine",
+                "speed",
+                *FEATURES,
+                "latency_s",
+                "instructions",
+                "error",
+            ]
             self._features = pd.DataFrame(rows, columns=cols)
         return self._features.copy()
 
@@ -330,7 +369,9 @@ class VoiceLab(LabPanel):
 
             clips = {t.label: t.audio for t in self._takes if t.audio is not None}
             if len(clips) < 2:
-                raise InvalidRequest("Blind A/B needs at least two synthesized clips: run() first.", param="clips")
+                raise InvalidRequest(
+                    "Blind A/B needs at least two synthesized clips: run() first.", param="clips"
+                )
             self._ab = BlindAB(clips, votes_path=self.votes_path, context=self.text, seed=self.seed)
             self._ab.next_pair()
         return self._ab
@@ -376,6 +417,19 @@ class VoiceLab(LabPanel):
             lines.append(f"takes[{cell.voice!r}, {cell.vibe!r}, {cell.model!r}] = Audio.from_bytes(")
             lines.append(f"    client.audio.speech.create({', '.join(args)}).content)")
         return "\n".join(lines) + "\n"
+
+
+def engine_of(headers, backend: str) -> str:
+    """The engine that spoke a clip: the family in the local backend's ``x-audiolab-engine`` header
+    (``kokoro/kokoro-82m`` -> ``kokoro``); OpenAI sends no such header, so its clips are labelled
+    with the backend's name.
+
+    Example:
+        >>> engine_of({"x-audiolab-engine": "piper/piper-joe"}, "local"), engine_of({}, "openai")
+        ('piper', 'openai')
+    """
+    header = headers.get("x-audiolab-engine") or ""
+    return header.split("/")[0] if header else str(backend or "")
 
 
 def _short(instruction: str) -> str:

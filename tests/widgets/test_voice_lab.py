@@ -16,7 +16,7 @@ from audiolab.widgets.blind_ab import load_votes
 from audiolab.widgets.voice_lab import VoiceLab
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
-VOICES = ["alloy", "coral"]  # a Piper voice and an eSpeak NG voice on the local backend
+VOICES = ["alloy", "coral"]  # a Piper voice and a Kokoro voice on the local backend
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,15 @@ def test_the_widget_renders_cells_comparison_and_ab_results(grid):
     results = vl._ui.ab_box.children[-1].value
     assert "Bradley–Terry ranking" in results and results.count("data:image/png") == 2
     assert ui is vl.widget
+
+
+@pytest.mark.engines
+def test_each_clip_is_labelled_with_the_engine_that_spoke_it(grid):
+    vl, df = grid
+    assert dict(zip(df.voice, df.engine)) == {"alloy": "piper", "coral": "kokoro"}  # x-audiolab-engine
+    assert vl.take("coral", "slow").audio.meta["engine"] == "kokoro"
+    vl.widget  # builds the UI
+    assert "<b>kokoro</b>" in vl._ui._cells[vl.take("coral", "neutral").label].value
 
 
 @pytest.mark.engines
