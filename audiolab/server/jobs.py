@@ -134,10 +134,14 @@ class JobRunner:
         threads_per_job: threads each engine computes with (for the record: engines read it
             from the settings); ``max_concurrency * threads_per_job`` is the budget in use.
         metrics: a :class:`~audiolab.server.metrics.Metrics` to report to, or ``None``.
+        reservation_linger_s: how long a released :meth:`reserve` still holds (a voice client
+            that reconnects, or starts its next session, finds its slot free of bulk work).
     """
 
     def __init__(self, *, max_concurrency: int = 2, max_queue: int = 64,
-                 max_queue_per_client: int | None = None, threads_per_job: int = 1, metrics=None):
+                 max_queue_per_client: int | None = None, threads_per_job: int = 1, metrics=None,
+                 reservation_linger_s: float = 15.0):
+        self.reservation_linger_s = reservation_linger_s
         self.max_concurrency = max(1, max_concurrency)
         self.max_queue = max_queue
         self.max_queue_per_client = max_queue if max_queue_per_client is None else max_queue_per_client
@@ -177,7 +181,9 @@ class JobRunner:
     def reserve(self) -> Reservation:
         """Until released (a realtime session closes), bulk work leaves one slot for interactive work.
 
-        Use it as a context manager, or call ``release()`` on it (more than once is harmless).
+        A bulk job already in that slot gives it back at its next item boundary. The reservation
+        lingers ``reservation_linger_s`` after its release. Use it as a context manager, or call
+        ``release()`` on it (more than once is harmless).
         """
         self._reservations += 1
         return Reservation(self)
@@ -332,7 +338,11 @@ class JobRunner:
         self._report_queues()
 
     def _should_yield(self, lease: _Lease) -> bool:
-        """Whether a waiting job could use ``lease``'s slot and should go before the rest of it."""
+        """Whether a waiting job could use ``lease``'s slot and should go before the rest of it, or
+        ``lease`` is bulk work in the slot a reservation keeps for interactive work."""
+        if lease.priority == BULK and self._reservations and self.max_concurrency > 1 and \
+                self._running[BULK] > self.max_concurrency - 1:
+            return True
         self._running[lease.priority] -= 1  # as if released
         try:
             for priority in _ORDER:
@@ -359,10 +369,22 @@ class Reservation:
         self._runner = runner
 
     def release(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+
+        def end():
             runner._reservations -= 1
             runner._dispatch()
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or runner.reservation_linger_s <= 0:
+            end()
+        else:
+            loop.call_later(runner.reservation_linger_s, end)
 
     def __enter__(self) -> Reservation:
         return self

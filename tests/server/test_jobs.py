@@ -145,7 +145,7 @@ def test_one_client_past_its_queue_bound_is_refused_while_others_still_queue():
 
 def test_a_reservation_keeps_one_slot_free_of_bulk_work():
     async def main():
-        jobs = JobRunner(max_concurrency=2, max_queue=16)
+        jobs = JobRunner(max_concurrency=2, max_queue=16, reservation_linger_s=0)
         with jobs.reserve():
             bulk = [asyncio.ensure_future(jobs.run(time.sleep, 0.2, client=f"c{i}")) for i in range(2)]
             await _settle()
@@ -153,5 +153,34 @@ def test_a_reservation_keeps_one_slot_free_of_bulk_work():
             assert await jobs.run(lambda: "now", priority=INTERACTIVE) == "now"
             assert jobs.peak_threads <= 2
         await asyncio.gather(*bulk)
+
+    asyncio.run(main())
+
+
+def test_bulk_work_in_the_reserved_slot_gives_it_back_at_its_next_item():
+    def segments(name):
+        def gen():
+            for i in range(6):
+                time.sleep(0.02)
+                yield name, i
+        return gen
+
+    async def main():
+        jobs = JobRunner(max_concurrency=2, max_queue=16, reservation_linger_s=0)
+        seen_running: list[int] = []
+
+        async def consume(name):
+            async for _ in jobs.iterate(segments(name), client=name):
+                seen_running.append(jobs._running["bulk"])
+
+        files = [asyncio.ensure_future(consume(f"file-{i}")) for i in range(2)]
+        await _settle()
+        assert jobs.running == 2  # no voice session yet: bulk work uses both slots
+        with jobs.reserve():
+            before = len(seen_running)
+            assert await jobs.run(lambda: "turn", priority=INTERACTIVE, client="voice") == "turn"
+            assert max(seen_running[before + 2:], default=1) <= 1
+        await asyncio.gather(*files)
+        assert (jobs.running, jobs.waiting) == (0, 0)
 
     asyncio.run(main())
