@@ -27,6 +27,16 @@ from audiolab.errors import AudiolabError, PayloadTooLarge, RateLimited, Unautho
 from audiolab.server.jobs import ClientMiddleware, JobRunner
 from audiolab.server.metrics import Metrics, MetricsMiddleware
 from audiolab.server.registry import Registry
+from audiolab.server.routes import (
+    chat,
+    health,
+    models,
+    realtime,
+    speech,
+    transcriptions,
+    translations,
+    voices,
+)
 from audiolab.server.settings import Settings
 
 __all__ = ["create_app", "server_version"]
@@ -121,8 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         A FastAPI app with ``app.state.settings``, ``app.state.registry``, ``app.state.jobs`` and
         ``app.state.metrics``.
     """
-    from audiolab.server import routes
-
     settings = settings or Settings()
     scrub_logs(SERVER_LOGGERS)  # uvicorn logs WebSocket handshake headers (the client's key) at DEBUG
     app = FastAPI(title="audiolab local backend", version=server_version(), docs_url="/docs", redoc_url=None)
@@ -174,7 +182,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             type_="server_error",
         )
 
-    routes.include_all(app)
+    for resource in (health, models, speech, voices, transcriptions, translations, chat, realtime):
+        app.include_router(resource.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def _metrics():

@@ -361,7 +361,7 @@ MISTAKES = {
                      "input_audio_buffer_commit_empty", None),
     "threshold_out_of_range": (json.dumps({"type": "session.update", "event_id": "evt_1", "session": {
         "type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 1.5}}}}}),
-        "invalid_value", "session.audio.input.turn_detection.threshold"),
+        "decimal_above_max_value", "session.audio.input.turn_detection.threshold"),
     "unknown_session_field": (json.dumps({"type": "session.update", "event_id": "evt_1",
                                           "session": {"type": "realtime", "temperature": 0.8}}),
                               "unknown_parameter", "session.temperature"),

@@ -30,9 +30,10 @@ import copy
 import time
 
 from audiolab.audio import PCM_RATE
-from audiolab.errors import AudiolabError, InvalidRequest
+from audiolab.errors import AudiolabError
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.events import new_id
+from audiolab.server.validation import expect, invalid, number, unknown
 
 __all__ = ["SessionConfig", "DEFAULT_INSTRUCTIONS", "SEMANTIC_SILENCE_MS"]
 
@@ -53,52 +54,31 @@ _SERVER_VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
 _SEMANTIC_VAD = {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True}
 
 
-def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
-
-
-def _typename(value) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
-
-
-def _expect(value, kinds: tuple, param: str, what: str):
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        raise _bad(f"Invalid type for '{param}': expected {what}, but got {_typename(value)}.", param,
-                   "invalid_type")
-    return value
-
-
 def _keys(obj: dict, allowed: set, param: str) -> None:
     for key in obj:
         if key not in allowed:
-            raise _bad(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
+            raise unknown(f"{param}.{key}")
 
 
 def _number(obj: dict, key: str, param: str, lo: float, hi: float | None, *, integer: bool = False):
-    p = f"{param}.{key}"
-    value = _expect(obj[key], (int,) if integer else (int, float), p, "an integer" if integer else "a number")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise _bad(f"Invalid '{p}': {value} is out of range; it must be {bound}.", p)
-    return value
+    return number(obj[key], f"{param}.{key}", lo=lo, hi=hi, integer=integer)
 
 
 def audio_format(value, param: str) -> dict:
     if isinstance(value, str) and value in _LEGACY_FORMATS:
         value = {"type": _LEGACY_FORMATS[value]}
-    _expect(value, (dict,), param, "an object such as {'type': 'audio/pcm', 'rate': 24000}")
+    expect(value, (dict,), param, "an object such as {'type': 'audio/pcm', 'rate': 24000}")
     _keys(value, {"type", "rate"}, param)
     kind = value.get("type")
     if kind == "audio/pcm":
         if value.get("rate", PCM_RATE) != PCM_RATE:
-            raise _bad(f"Invalid '{param}.rate': only {PCM_RATE} is supported for audio/pcm.", f"{param}.rate")
+            raise invalid(f"Invalid '{param}.rate': only {PCM_RATE} is supported for audio/pcm.", f"{param}.rate")
         return {"type": "audio/pcm", "rate": PCM_RATE}
     if kind in g711.FORMATS:
         if "rate" in value and value["rate"] != g711.SAMPLE_RATE:
-            raise _bad(f"Invalid '{param}.rate': {kind} is 8000 Hz.", f"{param}.rate")
+            raise invalid(f"Invalid '{param}.rate': {kind} is 8000 Hz.", f"{param}.rate")
         return {"type": kind}
-    raise _bad(f"Invalid value for '{param}.type': {kind!r}. Supported values are: 'audio/pcm', "
+    raise invalid(f"Invalid value for '{param}.type': {kind!r}. Supported values are: 'audio/pcm', "
                "'audio/pcmu' and 'audio/pcma'.", f"{param}.type")
 
 
@@ -200,14 +180,14 @@ class SessionConfig:
         Raises:
             InvalidRequest: an unknown field, a wrong type or value; ``param`` names the field.
         """
-        _expect(patch, (dict,), "session", "an object")
+        expect(patch, (dict,), "session", "an object")
         if "type" not in patch:
-            raise _bad("Missing required parameter: 'session.type'.", "session.type", "missing_required_parameter")
+            raise invalid("Missing required parameter: 'session.type'.", "session.type", "missing_required_parameter")
         if patch["type"] == "transcription" and self.kind == "realtime":  # OpenAI's own words and code
-            raise _bad("Passing a transcription session update event to a realtime session is not allowed.",
+            raise invalid("Passing a transcription session update event to a realtime session is not allowed.",
                        "session.type", "invalid_parameter")
         if patch["type"] != self.kind:
-            raise _bad(f"Invalid value for 'session.type': this is a {self.kind} session and cannot become "
+            raise invalid(f"Invalid value for 'session.type': this is a {self.kind} session and cannot become "
                        f"{patch['type']!r}.", "session.type")
         allowed = (_TRANSCRIPTION_KEYS if self.kind == "transcription" else _REALTIME_KEYS) | _READ_ONLY
         _keys(patch, allowed, "session")
@@ -219,27 +199,27 @@ class SessionConfig:
             if key == "audio":
                 self._audio(new["audio"], value, p)
             elif key == "model":
-                _expect(value, (str,), p, "a string")
+                expect(value, (str,), p, "a string")
                 self._check(lambda: self.registry.resolve(value, ("realtime", "chat")), p)
                 new[key] = value
             elif key == "instructions":
-                new[key] = _expect(value, (str,), p, "a string")
+                new[key] = expect(value, (str,), p, "a string")
             elif key == "output_modalities":
-                _expect(value, (list,), p, "an array")
+                expect(value, (list,), p, "an array")
                 if value not in (["audio"], ["text"]):
-                    raise _bad(f"Invalid '{p}': use ['audio'] or ['text'] (not both).", p)
+                    raise invalid(f"Invalid '{p}': use ['audio'] or ['text'] (not both).", p)
                 new[key] = list(value)
             elif key == "max_output_tokens":
                 new[key] = "inf" if value == "inf" else _number(patch, key, "session", 1, 4096, integer=True)
             elif key == "include":
                 if value is not None:
-                    _expect(value, (list,), p, "an array")
+                    expect(value, (list,), p, "an array")
                     for v in value:
                         if v != "item.input_audio_transcription.logprobs":
-                            raise _bad(f"Invalid value in '{p}': {v!r}.", p)
+                            raise invalid(f"Invalid value in '{p}': {v!r}.", p)
                 new[key] = value
             elif key == "tools":
-                new[key] = _expect(value, (list,), p, "an array")
+                new[key] = expect(value, (list,), p, "an array")
             else:  # tool_choice, tracing, truncation, prompt, reasoning, parallel_tool_calls: kept, no effect
                 new[key] = value
         self.data = new
@@ -254,7 +234,7 @@ class SessionConfig:
             raise
 
     def _audio(self, audio: dict, value, param: str) -> None:
-        _expect(value, (dict,), param, "an object")
+        expect(value, (dict,), param, "an object")
         _keys(value, {"input"} if self.kind == "transcription" else {"input", "output"}, param)
         if "input" in value:
             self._input(audio["input"], value["input"], f"{param}.input")
@@ -262,17 +242,17 @@ class SessionConfig:
             self._output(audio["output"], value["output"], f"{param}.output")
 
     def _input(self, inp: dict, value, param: str) -> None:
-        _expect(value, (dict,), param, "an object")
+        expect(value, (dict,), param, "an object")
         _keys(value, {"format", "transcription", "noise_reduction", "turn_detection"}, param)
         if "format" in value:
             inp["format"] = audio_format(value["format"], f"{param}.format")
         if "noise_reduction" in value:
             nr, p = value["noise_reduction"], f"{param}.noise_reduction"
             if nr is not None:
-                _expect(nr, (dict,), p, "an object or null")
+                expect(nr, (dict,), p, "an object or null")
                 _keys(nr, {"type", "strength"}, p)
                 if nr.get("type") not in ("near_field", "far_field"):
-                    raise _bad(f"Invalid value for '{p}.type': use 'near_field' or 'far_field'.", f"{p}.type")
+                    raise invalid(f"Invalid value for '{p}.type': use 'near_field' or 'far_field'.", f"{p}.type")
             inp["noise_reduction"] = nr
         if "transcription" in value:
             inp["transcription"] = self._transcription(value["transcription"], f"{param}.transcription")
@@ -283,33 +263,33 @@ class SessionConfig:
     def _transcription(self, value, param: str) -> dict | None:
         if value is None:
             if self.kind == "transcription":
-                raise _bad(f"'{param}' cannot be null in a transcription session.", param)
+                raise invalid(f"'{param}' cannot be null in a transcription session.", param)
             return None
-        _expect(value, (dict,), param, "an object or null")
+        expect(value, (dict,), param, "an object or null")
         _keys(value, {"model", "language", "prompt", "delay", "keywords", "languages"}, param)
         model = value.get("model", DEFAULT_TRANSCRIPTION_MODEL)
-        _expect(model, (str,), f"{param}.model", "a string")
+        expect(model, (str,), f"{param}.model", "a string")
         self._check(lambda: self.registry.resolve(model, "stt"), f"{param}.model")
         for key in ("language", "prompt"):
             if value.get(key) is not None:
-                _expect(value[key], (str,), f"{param}.{key}", "a string")
+                expect(value[key], (str,), f"{param}.{key}", "a string")
         return {"model": model, "language": value.get("language"), "prompt": value.get("prompt") or "",
                 **{k: value[k] for k in ("delay", "keywords", "languages") if k in value}}
 
     def _turn_detection(self, current: dict | None, value, param: str) -> dict | None:
         if value is None:
             return None
-        _expect(value, (dict,), param, "an object or null")
+        expect(value, (dict,), param, "an object or null")
         kind = value.get("type", current["type"] if current else None)
         if kind not in ("server_vad", "semantic_vad"):
-            raise _bad(f"Invalid value for '{param}.type': {kind!r}. Supported values are: 'server_vad' and "
+            raise invalid(f"Invalid value for '{param}.type': {kind!r}. Supported values are: 'server_vad' and "
                        "'semantic_vad' (or turn_detection null for manual commits).", f"{param}.type")
         base = _SERVER_VAD if kind == "server_vad" else _SEMANTIC_VAD
         _keys(value, set(base), param)
         out = dict(current) if current and current["type"] == kind else dict(base)
         out.update(value)
         for key in ("create_response", "interrupt_response"):
-            _expect(out[key], (bool,), f"{param}.{key}", "a boolean")
+            expect(out[key], (bool,), f"{param}.{key}", "a boolean")
         if kind == "server_vad":
             _number(out, "threshold", param, 0.0, 1.0)
             _number(out, "prefix_padding_ms", param, 0, 10_000, integer=True)
@@ -317,12 +297,12 @@ class SessionConfig:
             if out["idle_timeout_ms"] is not None:
                 _number(out, "idle_timeout_ms", param, 5_000, 30_000, integer=True)
         elif out["eagerness"] not in SEMANTIC_SILENCE_MS:
-            raise _bad(f"Invalid value for '{param}.eagerness': use 'low', 'medium', 'high' or 'auto'.",
+            raise invalid(f"Invalid value for '{param}.eagerness': use 'low', 'medium', 'high' or 'auto'.",
                        f"{param}.eagerness")
         return out
 
     def _output(self, out: dict, value, param: str) -> None:
-        _expect(value, (dict,), param, "an object")
+        expect(value, (dict,), param, "an object")
         _keys(value, {"format", "voice", "speed"}, param)
         if "format" in value:
             out["format"] = audio_format(value["format"], f"{param}.format")
@@ -330,9 +310,9 @@ class SessionConfig:
             out["speed"] = _number(value, "speed", param, 0.25, 1.5)
         if "voice" in value:
             voice, p = value["voice"], f"{param}.voice"
-            _expect(voice, (str, dict), p, "a voice name or {'id': ...}")
+            expect(voice, (str, dict), p, "a voice name or {'id': ...}")
             self._check(lambda: self.registry.voice(voice), p)
             if self.voice_locked and voice != out["voice"]:
-                raise _bad("Cannot update a session's voice once the model has responded with audio.", p,
+                raise invalid("Cannot update a session's voice once the model has responded with audio.", p,
                            "cannot_update_voice")
             out["voice"] = voice

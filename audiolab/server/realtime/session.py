@@ -35,10 +35,16 @@ from audiolab.server.realtime.conversation import Conversation, Item
 from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
 from audiolab.server.realtime.incremental import TurnPieces
 from audiolab.server.realtime.input_buffer import InputBuffer
-from audiolab.server.realtime.response import ResponseParams, ResponseRun, chat_stream, prompt_messages, speech_stream
+from audiolab.server.realtime.response import (
+    ResponseParams,
+    ResponseRun,
+    chat_stream,
+    prompt_messages,
+    speech_stream,
+)
 from audiolab.server.realtime.speculation import SpeculativeAnswer
 from audiolab.server.realtime.work import Work
-from audiolab.server.routes import loads_strict
+from audiolab.server.validation import loads_strict, missing, require
 
 __all__ = ["RealtimeSession"]
 
@@ -47,15 +53,6 @@ log = logging.getLogger("audiolab.server.realtime")
 _MIN_COMMIT_MS = 100
 _SPECULATE_AFTER_MS = 160
 _IDLE_KEEP_MS = 1000  # idle audio kept beyond prefix padding, for a turn whose onset is found late
-
-
-def _require(data: dict, key: str, kinds: tuple = (str,)):
-    value = data.get(key)
-    if value is None:
-        raise InvalidRequest(f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter")
-    if not isinstance(value, kinds) or isinstance(value, bool):
-        raise InvalidRequest(f"Invalid type for '{key}'.", param=key, code="invalid_type")
-    return value
 
 
 class RealtimeSession:
@@ -194,8 +191,7 @@ class RealtimeSession:
 
     def _session_update(self, data: dict) -> None:
         if "session" not in data:
-            raise InvalidRequest("Missing required parameter: 'session'.", param="session",
-                                 code="missing_required_parameter")
+            raise missing("session")
         before = self.config.vad_options()
         self.config.update(data["session"])
         if self.config.vad_options() != before:
@@ -203,7 +199,7 @@ class RealtimeSession:
         self.emit(event("session.updated", session=self.config.wire()))
 
     def _append(self, data: dict) -> None:
-        samples = self.buffer.append(_require(data, "audio"), self.config.input_format)
+        samples = self.buffer.append(require(data, "audio"), self.config.input_format)
         if self.vad is None or not samples.size:
             return
         for e in self.vad.feed(pcm16_to_float(samples)):
@@ -237,18 +233,18 @@ class RealtimeSession:
         self.emit(event("conversation.item.done", previous_item_id=previous, item=item.to_wire()))
 
     def _item_retrieve(self, data: dict) -> None:
-        item = self.conversation.get(_require(data, "item_id"))
+        item = self.conversation.get(require(data, "item_id"))
         self.emit(event("conversation.item.retrieved", item=item.to_wire(with_audio=True)))
 
     def _item_delete(self, data: dict) -> None:
-        item_id = _require(data, "item_id")
+        item_id = require(data, "item_id")
         self.conversation.delete(item_id)
         self.emit(event("conversation.item.deleted", item_id=item_id))
 
     def _item_truncate(self, data: dict) -> None:
-        item = self.conversation.get(_require(data, "item_id"))
-        content_index = _require(data, "content_index", (int,))
-        audio_end_ms = _require(data, "audio_end_ms", (int,))
+        item = self.conversation.get(require(data, "item_id"))
+        content_index = require(data, "content_index", int, "an integer")
+        audio_end_ms = require(data, "audio_end_ms", int, "an integer")
         Conversation.truncate(item, content_index=content_index, audio_end_ms=audio_end_ms)
         self.emit(event("conversation.item.truncated", item_id=item.id, content_index=content_index,
                         audio_end_ms=audio_end_ms))

@@ -1,23 +1,20 @@
-"""One router per OpenAI resource. Routes validate, pick an engine, and shape the response."""
+"""One router per OpenAI resource, each included explicitly by :func:`audiolab.server.app.create_app`.
+
+Routes validate (:mod:`audiolab.server.validation`), pick an engine, and shape the response; they
+read the app's settings, registry and jobs from ``request.app.state`` and never import the app.
+"""
 
 from __future__ import annotations
 
 import datetime
 import email.utils
-import importlib
-import json
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 
-__all__ = ["include_all", "ENGINE_HEADER", "engine_headers", "deprecation_headers", "state", "loads_strict",
-           "decode_audio", "MAX_DECODED_SAMPLES", "MAX_AUDIO_SECONDS"]
+__all__ = ["ENGINE_HEADER", "engine_headers", "deprecation_headers", "state", "decode_audio", "MAX_DECODED_SAMPLES",
+           "MAX_AUDIO_SECONDS"]
 
 ENGINE_HEADER = "x-audiolab-engine"
-
-# Resource modules, each exposing ``router``. A module missing from the tree is skipped so that
-# the backend can grow one resource at a time.
-_RESOURCES = ("health", "models", "speech", "transcriptions", "translations", "chat", "realtime", "voices")
-
 
 #: Where OpenAI lists retired models and their replacements (the ``Link`` of a retired id).
 DEPRECATIONS_URL = "https://developers.openai.com/api/docs/deprecations"
@@ -44,23 +41,6 @@ def deprecation_headers(alias) -> dict[str, str]:
     headers["warning"] = (f'299 audiolab "{alias.id} is retired: OpenAI no longer serves it. The local backend '
                           f'answers it with {alias.target}; use {alias.replacement}."')
     return headers
-
-
-def loads_strict(raw: bytes | str):
-    """``json.loads`` that also refuses what would crash later: nesting deeper than Python's
-    recursion limit, and lone UTF-16 surrogates (``"\\ud800"``), which no engine can encode.
-
-    Raises:
-        ValueError: the text is not JSON, or is one of the above.
-    """
-    try:
-        value = json.loads(raw)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    except UnicodeEncodeError:
-        raise ValueError("JSON string holds a lone surrogate") from None
-    return value
 
 
 #: Bounds on one decoded upload, so that a small file cannot become gigabytes of samples (a FLAC
@@ -97,13 +77,3 @@ def state(request: Request):
     """The app state (settings, registry, jobs) of the app serving ``request``."""
     return request.app.state
 
-
-def include_all(app: FastAPI) -> None:
-    for name in _RESOURCES:
-        try:
-            module = importlib.import_module(f"audiolab.server.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"audiolab.server.routes.{name}":
-                continue
-            raise
-        app.include_router(module.router)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from audiolab.errors import InvalidRequest
 from audiolab.server.registry import Alias, ModelSpec, VoiceSpec
+from audiolab.server.validation import invalid, missing, number, type_name
 
 __all__ = ["ChatRequest", "AUDIO_FORMATS", "ROLES", "parse_chat_request"]
 
@@ -57,32 +58,9 @@ class ChatRequest:
         return self.audio_voice is not None
 
 
-def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
-
-
-def _type_name(value) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _number(body: Mapping, name: str, default: float, lo: float, hi: float, *, integer: bool = False):
+def _number(body: Mapping, name: str, default, lo: float, hi: float, *, integer: bool = False):
     value = body.get(name)
-    if value is None:
-        return default
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok:
-        raise _bad(f"Invalid type for '{name}': expected {'an integer' if integer else 'a number'}, "
-                   f"but got {_type_name(value)} instead.", name, "invalid_type")
-    if value < lo:
-        raise _bad(f"Invalid '{name}': {'integer' if integer else 'decimal'} below minimum value. "
-                   f"Expected a value >= {lo}, but got {value} instead.", name,
-                   "integer_below_min_value" if integer else "decimal_below_min_value")
-    if value > hi:
-        raise _bad(f"Invalid '{name}': {'integer' if integer else 'decimal'} above maximum value. "
-                   f"Expected a value <= {hi}, but got {value} instead.", name,
-                   "integer_above_max_value" if integer else "decimal_above_max_value")
-    return value
+    return default if value is None else number(value, name, lo=lo, hi=hi, integer=integer)
 
 
 def _check_parts(content, i: int, role: str) -> None:
@@ -90,33 +68,31 @@ def _check_parts(content, i: int, role: str) -> None:
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise _bad(f"Invalid type for '{where}': expected one of a string or array of objects, but got "
-                   f"{_type_name(content)} instead.", where, "invalid_type")
+        raise invalid(f"Invalid type for '{where}': expected one of a string or array of objects, but got "
+                   f"{type_name(content)} instead.", where, "invalid_type")
     allowed = {"user": ("text", "input_audio"), "assistant": ("text", "refusal")}.get(role, ("text",))
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind in ("image_url", "file") and role == "user":
-            raise _bad(f"Invalid content type. {kind} is not supported by the local model "
+            raise invalid(f"Invalid content type. {kind} is not supported by the local model "
                        "(SmolLM2 reads text; audio is transcribed first).", f"{where}[{j}].type")
         if kind not in allowed:
-            raise _bad(f"Invalid value: {kind!r}. Supported values for {role} messages are: "
+            raise invalid(f"Invalid value: {kind!r}. Supported values for {role} messages are: "
                        f"{', '.join(repr(a) for a in allowed)}.", f"{where}[{j}].type")
         if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
-            raise _bad(f"Missing required parameter: '{where}[{j}].{kind}'.", f"{where}[{j}].{kind}",
-                       "missing_required_parameter")
+            raise missing(f"{where}[{j}].{kind}")
         if kind == "input_audio":
             ia = part.get("input_audio")
             if not isinstance(ia, Mapping) or not isinstance(ia.get("data"), str):
-                raise _bad(f"Missing required parameter: '{where}[{j}].input_audio.data'.",
-                           f"{where}[{j}].input_audio.data", "missing_required_parameter")
+                raise missing(f"{where}[{j}].input_audio.data")
             if ia.get("format") not in ("wav", "mp3"):
-                raise _bad(f"Invalid value: {ia.get('format')!r}. Supported values are: 'wav' and 'mp3'.",
+                raise invalid(f"Invalid value: {ia.get('format')!r}. Supported values are: 'wav' and 'mp3'.",
                            f"{where}[{j}].input_audio.format")
 
 
 def _check_call(fn, where: str) -> None:
     if not (isinstance(fn, Mapping) and isinstance(fn.get("name"), str) and isinstance(fn.get("arguments"), str)):
-        raise _bad(f"Invalid '{where}': expected an object with a string 'name' and string 'arguments'.", where,
+        raise invalid(f"Invalid '{where}': expected an object with a string 'name' and string 'arguments'.", where,
                    "invalid_type")
 
 
@@ -125,13 +101,13 @@ def _check_tool_calls(m: Mapping, i: int) -> None:
     calls = m.get("tool_calls")
     if calls is not None:
         if not isinstance(calls, list):
-            raise _bad(f"Invalid type for 'messages[{i}].tool_calls': expected an array, but got "
-                       f"{_type_name(calls)} instead.", f"messages[{i}].tool_calls", "invalid_type")
+            raise invalid(f"Invalid type for 'messages[{i}].tool_calls': expected an array, but got "
+                       f"{type_name(calls)} instead.", f"messages[{i}].tool_calls", "invalid_type")
         for k, call in enumerate(calls):
             where = f"messages[{i}].tool_calls[{k}]"
             if not isinstance(call, Mapping) or call.get("type", "function") != "function":
                 kind = call.get("type") if isinstance(call, Mapping) else call
-                raise _bad(f"Invalid value: {kind!r}. The local backend supports tool calls of type 'function' only.",
+                raise invalid(f"Invalid value: {kind!r}. The local backend supports tool calls of type 'function' only.",
                            f"{where}.type")
             _check_call(call.get("function"), f"{where}.function")
     if m.get("function_call") is not None:
@@ -140,39 +116,36 @@ def _check_tool_calls(m: Mapping, i: int) -> None:
 
 def _check_messages(messages) -> tuple[Mapping, ...]:
     if messages is None:
-        raise _bad("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+        raise missing("messages")
     if not isinstance(messages, list):
-        raise _bad(f"Invalid type for 'messages': expected an array, but got {_type_name(messages)} instead.",
+        raise invalid(f"Invalid type for 'messages': expected an array, but got {type_name(messages)} instead.",
                    "messages", "invalid_type")
     if not messages:
-        raise _bad("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+        raise invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
                    "empty array instead.", "messages", "empty_array")
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping):
-            raise _bad(f"Invalid type for 'messages[{i}]': expected an object, but got {_type_name(m)} instead.",
+            raise invalid(f"Invalid type for 'messages[{i}]': expected an object, but got {type_name(m)} instead.",
                        f"messages[{i}]", "invalid_type")
         role = m.get("role")
         if role not in ROLES:
-            raise _bad(f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', 'user', "
+            raise invalid(f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', 'user', "
                        "'function', 'tool', and 'developer'.", f"messages[{i}].role")
         content = m.get("content")
         needs_content = role in ("system", "developer", "user", "tool") or (
             role == "assistant" and not m.get("tool_calls") and not m.get("audio") and not m.get("function_call"))
         if content is None and needs_content:
-            raise _bad(f"Missing required parameter: 'messages[{i}].content'.", f"messages[{i}].content",
-                       "missing_required_parameter")
+            raise missing(f"messages[{i}].content")
         if content is not None:
             _check_parts(content, i, role)
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
-            raise _bad(f"Missing required parameter: 'messages[{i}].tool_call_id'.",
-                       f"messages[{i}].tool_call_id", "missing_required_parameter")
+            raise missing(f"messages[{i}].tool_call_id")
         if role == "assistant":
             _check_tool_calls(m, i)
         audio = m.get("audio")
         if role == "assistant" and audio is not None and not (isinstance(audio, Mapping)
                                                               and isinstance(audio.get("id"), str)):
-            raise _bad(f"Missing required parameter: 'messages[{i}].audio.id'.", f"messages[{i}].audio.id",
-                       "missing_required_parameter")
+            raise missing(f"messages[{i}].audio.id")
     return tuple(messages)
 
 
@@ -193,17 +166,16 @@ def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, boo
         choice = {"type": "function", "function": fc} if isinstance(fc, Mapping) else fc
     tools = tools or []
     if not isinstance(tools, list):
-        raise _bad(f"Invalid type for 'tools': expected an array, but got {_type_name(tools)} instead.",
+        raise invalid(f"Invalid type for 'tools': expected an array, but got {type_name(tools)} instead.",
                    "tools", "invalid_type")
     for k, t in enumerate(tools):
         if not isinstance(t, Mapping) or t.get("type") != "function":
             kind = t.get("type") if isinstance(t, Mapping) else t
-            raise _bad(f"Invalid value: {kind!r}. The local backend supports tools of type 'function' only.",
+            raise invalid(f"Invalid value: {kind!r}. The local backend supports tools of type 'function' only.",
                        f"tools[{k}].type")
         fn = t.get("function")
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise _bad(f"Missing required parameter: 'tools[{k}].function.name'.", f"tools[{k}].function.name",
-                       "missing_required_parameter")
+            raise missing(f"tools[{k}].function.name")
     names = [t["function"]["name"] for t in tools]
     if choice is None:
         choice = "auto" if tools else "none"
@@ -211,7 +183,7 @@ def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, boo
         allowed = choice.get("allowed_tools") or {}
         listed = allowed.get("tools") if isinstance(allowed, Mapping) else None
         if not isinstance(allowed, Mapping) or not isinstance(listed, list | None):
-            raise _bad("Invalid type for 'tool_choice.allowed_tools': expected an object with a 'tools' array.",
+            raise invalid("Invalid type for 'tool_choice.allowed_tools': expected an object with a 'tools' array.",
                        "tool_choice.allowed_tools", "invalid_type")
         keep = {_function_name(a) for a in listed or ()}
         tools = [t for t in tools if t["function"]["name"] in keep]
@@ -219,13 +191,13 @@ def _check_tools(body: Mapping) -> tuple[tuple[Mapping, ...], str | Mapping, boo
     if isinstance(choice, Mapping):
         name = _function_name(choice) if choice.get("type") == "function" else None
         if name not in names:
-            raise _bad(f"Invalid value for 'tool_choice': no function named {name!r} in 'tools'.", "tool_choice")
+            raise invalid(f"Invalid value for 'tool_choice': no function named {name!r} in 'tools'.", "tool_choice")
         choice = {"type": "function", "function": {"name": name}}
     elif choice not in ("none", "auto", "required"):
-        raise _bad(f"Invalid value: {choice!r}. Supported values are: 'none', 'auto', and 'required'.",
+        raise invalid(f"Invalid value: {choice!r}. Supported values are: 'none', 'auto', and 'required'.",
                    "tool_choice")
     if choice != "none" and not tools and choice != "auto":
-        raise _bad("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+        raise invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
                    "tool_choice")
     return tuple(tools), choice, legacy
 
@@ -235,11 +207,10 @@ def _check_response_format(value) -> Mapping | None:
         return None
     kind = value.get("type") if isinstance(value, Mapping) else None
     if kind not in ("text", "json_object", "json_schema"):
-        raise _bad(f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object', and 'json_schema'.",
+        raise invalid(f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object', and 'json_schema'.",
                    "response_format.type")
     if kind == "json_schema" and not isinstance(value.get("json_schema"), Mapping):
-        raise _bad("Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema",
-                   "missing_required_parameter")
+        raise missing("response_format.json_schema")
     return None if kind == "text" else value
 
 
@@ -251,24 +222,24 @@ def parse_chat_request(body, registry) -> ChatRequest:
         UnsupportedModel: the model id is unknown or not a chat model (404, as OpenAI).
     """
     if not isinstance(body, Mapping):
-        raise _bad("The request body must be a JSON object.", None, "invalid_type")
+        raise invalid("The request body must be a JSON object.", None, "invalid_type")
     model = body.get("model")
     spec, alias = registry.resolve(model, ("chat",))
     messages = _check_messages(body.get("messages"))
     n = _number(body, "n", 1, 1, 128, integer=True)
     if n != 1:
-        raise _bad(f"n={n} is not supported by the local backend: it generates one choice per request. "
+        raise invalid(f"n={n} is not supported by the local backend: it generates one choice per request. "
                    "Send n=1 (or leave it out) and repeat the request for more.", "n", "unsupported_value")
     for name in ("logit_bias", "web_search_options"):
         if body.get(name):
-            raise _bad(f"'{name}' is not supported by the local backend.", name, "unsupported_parameter")
+            raise invalid(f"'{name}' is not supported by the local backend.", name, "unsupported_parameter")
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _bad(f"Invalid type for 'stream': expected a boolean, but got {_type_name(stream)} instead.",
+        raise invalid(f"Invalid type for 'stream': expected a boolean, but got {type_name(stream)} instead.",
                    "stream", "invalid_type")
     options = body.get("stream_options")
     if options is not None and not stream:
-        raise _bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
     include_usage = bool(options.get("include_usage")) if isinstance(options, Mapping) else False
     max_tokens = _number(body, "max_completion_tokens", None, 1, 1 << 31, integer=True)
     if max_tokens is None:
@@ -276,39 +247,39 @@ def parse_chat_request(body, registry) -> ChatRequest:
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else stop or []
     if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
-        raise _bad("Invalid 'stop': expected a string or an array of up to 4 strings.", "stop")
+        raise invalid("Invalid 'stop': expected a string or an array of up to 4 strings.", "stop")
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _bad(f"Invalid type for 'seed': expected an integer, but got {_type_name(seed)} instead.",
+        raise invalid(f"Invalid type for 'seed': expected an integer, but got {type_name(seed)} instead.",
                    "seed", "invalid_type")
     modalities = body.get("modalities") or ["text"]
     if not isinstance(modalities, list) or any(m not in _MODALITIES for m in modalities):
-        raise _bad(f"Invalid value for 'modalities': {modalities!r}. Supported values are 'text' and 'audio'.",
+        raise invalid(f"Invalid value for 'modalities': {modalities!r}. Supported values are 'text' and 'audio'.",
                    "modalities")
     voice = fmt = None
     audio = body.get("audio")
     if "audio" in modalities:
         if not isinstance(audio, Mapping):
-            raise _bad("The 'audio' parameter is required when 'modalities' includes 'audio'. "
+            raise invalid("The 'audio' parameter is required when 'modalities' includes 'audio'. "
                        "Pass audio={'voice': 'alloy', 'format': 'wav'}.", "audio", "missing_required_parameter")
         fmt = audio.get("format")
         if fmt not in AUDIO_FORMATS:
-            raise _bad(f"Invalid value: {fmt!r}. Supported values are: 'wav', 'aac', 'mp3', 'flac', 'opus', "
+            raise invalid(f"Invalid value: {fmt!r}. Supported values are: 'wav', 'aac', 'mp3', 'flac', 'opus', "
                        "and 'pcm16'.", "audio.format")
         if stream and fmt != "pcm16":
-            raise _bad(f"Audio output with stream=true only supports format 'pcm16' (got {fmt!r}).",
+            raise invalid(f"Audio output with stream=true only supports format 'pcm16' (got {fmt!r}).",
                        "audio.format", "unsupported_value")
         if audio.get("voice") is None:
-            raise _bad("Missing required parameter: 'audio.voice'.", "audio.voice", "missing_required_parameter")
+            raise missing("audio.voice")
         try:
             voice = registry.voice(audio.get("voice"))
         except InvalidRequest as exc:
-            raise _bad(exc.message, "audio.voice", exc.code or "invalid_value") from None
+            raise invalid(exc.message, "audio.voice", exc.code or "invalid_value") from None
     tools, tool_choice, legacy = _check_tools(body)
     logprobs = body.get("logprobs") or False
     top = _number(body, "top_logprobs", None, 0, 20, integer=True)
     if top is not None and not logprobs:
-        raise _bad("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+        raise invalid("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
     return ChatRequest(
         model=model, spec=spec, alias=alias, messages=messages, max_tokens=max_tokens,
         temperature=_number(body, "temperature", 1.0, 0.0, 2.0),

@@ -53,9 +53,10 @@ from audiolab.server.engines import ChatDelta
 from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
 from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.response_cache import request_key
-from audiolab.server.routes import decode_audio, engine_headers, loads_strict, state
+from audiolab.server.routes import decode_audio, engine_headers, state
 from audiolab.server.routes._chat_request import ChatRequest, parse_chat_request
 from audiolab.server.text_pieces import PieceCutter, spoken_text
+from audiolab.server.validation import loads_strict
 
 __all__ = ["router", "audio_store", "INPUT_AUDIO_TOKENS_PER_S", "OUTPUT_AUDIO_TOKENS_PER_S"]
 
@@ -176,13 +177,11 @@ def _tool_message(final: ChatDelta, req: ChatRequest) -> dict:
 class _Reply:
     """What every response and chunk of one completion shares."""
 
-    def __init__(self, req: ChatRequest):
+    def __init__(self, req: ChatRequest, *, version: str):
         self.req = req
         self.id = "chatcmpl-" + "".join(secrets.choice(_ALNUM) for _ in range(29))
         self.created = int(time.time())
-        from audiolab.server.app import server_version
-
-        self.fingerprint = "fp_" + hashlib.sha1(f"{req.spec.id}:{server_version()}".encode()).hexdigest()[:10]
+        self.fingerprint = "fp_" + hashlib.sha1(f"{req.spec.id}:{version}".encode()).hexdigest()[:10]
 
     def envelope(self, obj: str) -> dict:
         return {"id": self.id, "object": obj, "created": self.created, "model": self.req.model,
@@ -227,7 +226,7 @@ async def create_chat_completion(request: Request):
     conv = await _conversation(req, st, store)
     heard = await st.jobs.run(lambda: sum(llm.count_tokens(t) for t in conv.transcripts))
     tts = await st.jobs.run(st.registry.engine, req.audio_voice.engine) if req.wants_audio else None
-    reply = _Reply(req)
+    reply = _Reply(req, version=request.app.version)
     if req.stream:
         return await _stream(request, req, reply, llm, tts, conv, heard, store)
 

@@ -11,12 +11,10 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> dict:
-    from audiolab.server.app import server_version
-
     st = state(request)
     return {
         "status": "ok",
-        "version": server_version(),
+        "version": request.app.version,
         "engines_loaded": st.registry.loaded(),
         "jobs": {"running": st.jobs.running, "waiting": st.jobs.waiting},
     }

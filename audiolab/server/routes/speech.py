@@ -39,12 +39,13 @@ from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, Inv
 from audiolab.server import sse
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import Prosody
-from audiolab.server.engines.protocols import SynthesisOptions
 from audiolab.server.engines.prosody import from_instructions
+from audiolab.server.engines.protocols import SynthesisOptions
 from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.registry import MODELS
 from audiolab.server.response_cache import request_key
-from audiolab.server.routes import engine_headers, loads_strict, state
+from audiolab.server.routes import engine_headers, state
+from audiolab.server.validation import expect, loads_strict, missing, number, one_of, unknown, wrong_type
 
 __all__ = ["router", "FORMATS", "StreamEncoder", "count_text_tokens", "AUDIO_TOKENS_PER_SECOND"]
 
@@ -196,17 +197,6 @@ class StreamEncoder:
 
 # ---- request validation -------------------------------------------------------------------
 
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _type_error(param: str, expected: str, value) -> InvalidRequest:
-    got = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string", list: "an array",
-           dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
-    return InvalidRequest(f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
-                          param=param, code="invalid_type")
-
-
 async def _parse_body(request: Request) -> dict:
     raw = await request.body()
     try:
@@ -220,17 +210,15 @@ async def _parse_body(request: Request) -> dict:
 
 
 def _validate(body: dict) -> dict:
-    unknown = [k for k in body if k not in _FIELDS]
-    if unknown:
-        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0],
-                             code="unknown_parameter")
+    extra = [k for k in body if k not in _FIELDS]
+    if extra:
+        raise unknown(extra[0])
     for name in ("model", "input", "voice"):
         if body.get(name) is None:
-            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name,
-                                 code="missing_required_parameter")
+            raise missing(name)
     for name in ("model", "input", "instructions", "response_format", "stream_format"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise _type_error(name, "a string", body[name])
+        if body.get(name) is not None:
+            expect(body[name], str, name, "a string")
     text = body["input"]
     if not text.strip():
         raise InvalidRequest("Invalid 'input': string too short. Expected a string with minimum length 1 "
@@ -244,28 +232,13 @@ def _validate(body: dict) -> dict:
         raise InvalidRequest(f"Invalid 'instructions': string too long. Expected a string with maximum length "
                              f"{MAX_INSTRUCTIONS_CHARS}, but got a string with length {len(instructions)} instead.",
                              param="instructions", code="string_above_max_length")
-    speed = body.get("speed", 1.0)
-    if speed is None:
-        speed = 1.0
-    if not _number(speed):
-        raise _type_error("speed", "a decimal", speed)
-    if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
-        above = speed > SPEED_RANGE[1]
-        raise InvalidRequest(
-            f"Invalid 'speed': decimal {'above maximum' if above else 'below minimum'} value. Expected a value "
-            f"{'<=' if above else '>='} {SPEED_RANGE[1 if above else 0]:g}, but got {speed:g} instead.",
-            param="speed", code="decimal_above_max_value" if above else "decimal_below_min_value")
-    fmt = body.get("response_format") or "mp3"
-    if fmt not in FORMATS:
-        raise InvalidRequest(f"Invalid value: '{fmt}'. Supported values are: "
-                             f"{', '.join(repr(f) for f in FORMATS)}.", param="response_format", code="invalid_value")
-    stream_format = body.get("stream_format") or "audio"
-    if stream_format not in STREAM_FORMATS:
-        raise InvalidRequest(f"Invalid value: '{stream_format}'. Supported values are: 'sse' and 'audio'.",
-                             param="stream_format", code="invalid_value")
+    speed = body.get("speed")
+    speed = 1.0 if speed is None else number(speed, "speed", lo=SPEED_RANGE[0], hi=SPEED_RANGE[1])
+    fmt = one_of(body.get("response_format") or "mp3", FORMATS, "response_format")
+    stream_format = one_of(body.get("stream_format") or "audio", STREAM_FORMATS, "stream_format")
     voice = body["voice"]
     if not (isinstance(voice, str) or (isinstance(voice, dict) and isinstance(voice.get("id"), str))):
-        raise _type_error("voice", "a string or an object with an 'id'", voice)
+        raise wrong_type("voice", "a string or an object with an 'id'", voice)
     return {"model": body["model"], "input": text, "voice": voice, "instructions": instructions,
             "format": fmt, "speed": float(speed), "stream_format": stream_format}
 
