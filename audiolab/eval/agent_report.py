@@ -79,7 +79,7 @@ def _plot_ttfa(df):
     ax = fig.add_subplot()
     archs = list(dict.fromkeys(df["architecture"]))
     data = [df.loc[df["architecture"] == a, "ttfa_s"].dropna().to_numpy(float) for a in archs]
-    ax.boxplot(data, tick_labels=archs, vert=False, showfliers=False)
+    ax.boxplot(data, tick_labels=archs, orientation="horizontal", showfliers=False)
     for i, d in enumerate(data):
         ax.plot(d, np.full(len(d), i + 1) + np.linspace(-0.12, 0.12, len(d)), "o", alpha=0.6, markersize=4)
         if d.size:
