@@ -155,6 +155,37 @@ class TranscriptionLoops:
             t.join(600)
 
 
+def _job_times(lab) -> dict:
+    """Sums and counts of the local server's job wait and run histograms (empty for other backends)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(lab.base_url.removesuffix("/v1") + "/metrics", timeout=10).text
+        families = list(text_string_to_metric_families(text))
+    except Exception:  # noqa: BLE001 - not the local backend
+        return {}
+    out: dict = {}
+    for f in families:
+        if f.name in ("audiolab_job_wait_seconds", "audiolab_job_seconds"):
+            for smp in f.samples:
+                if smp.name.endswith(("_sum", "_count")):
+                    kind = "sum" if smp.name.endswith("_sum") else "count"
+                    key = (f.name, smp.labels.get("priority"), smp.labels.get("engine", ""), kind)
+                    out[key] = out.get(key, 0.0) + smp.value
+    return out
+
+
+def _print_job_times(before: dict, after: dict) -> None:
+    rows = {}
+    for (name, prio, engine, kind), v in after.items():
+        rows.setdefault((name, prio, engine), {})[kind] = v - before.get((name, prio, engine, kind), 0.0)
+    for (name, prio, engine), d in sorted(rows.items()):
+        if d.get("count", 0) > 0:
+            what = "waited for a slot" if name == "audiolab_job_wait_seconds" else f"ran ({engine})"
+            print(f"    {prio} jobs {what}: mean {d['sum'] / d['count'] * 1000:.0f} ms over {d['count']:.0f}")
+
+
 def _summary(label: str, runs: list[dict], goal: float) -> None:
     ends = [r["from_end"] for r in runs]
     med = statistics.median(ends)
@@ -190,8 +221,11 @@ def main(argv=None) -> None:
     if not args.skip_load:
         print(f"loaded: {LOOPING_CLIENTS} other clients loop transcriptions of two_cities.wav (44 s)")
         with TranscriptionLoops(lab) as loops:
+            before = _job_times(lab)
             loaded = asyncio.run(measure_latency(lab, repeats=args.repeats, warm=False))
             print(f"load average during the loaded turns {_load()}")
+            print("  the server's job runner meanwhile (/metrics):")
+            _print_job_times(before, _job_times(lab))
         done = sorted(loops.seconds)
         print(f"  the looping clients finished {len(done)} transcriptions meanwhile"
               + (f", median {statistics.median(done):.1f} s each" if done else "")

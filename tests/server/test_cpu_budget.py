@@ -70,6 +70,7 @@ def test_engines_together_never_use_more_threads_than_the_budget(budget_server, 
         "llm": max(llm._llm.n_threads, llm._llm.n_threads_batch),
     }
     assert jobs.max_concurrency * max(configured.values()) <= 2, configured
+    assert whisper.workers * whisper.threads <= 2  # one CTranslate2 worker per job slot, no more
     assert 0 < jobs.peak_threads <= 2
     assert (jobs.running, jobs.waiting) == (0, 0)
 

@@ -195,8 +195,11 @@ class WhisperEngine:
         self.model_dir = assemble_weights(Path(settings.cache_dir), size)
         # One job's share of the server's CPU budget (settings.job_threads), unless told otherwise.
         self.threads = cpu_threads or getattr(settings, "job_threads", 1)
+        # One CTranslate2 worker per job slot: with a single worker, a realtime turn's decode would
+        # queue behind the window a bulk transcription is decoding in the other slot.
+        self.workers = max(1, int(getattr(settings, "concurrency", 1)))
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
-                                  cpu_threads=self.threads, local_files_only=True)
+                                  cpu_threads=self.threads, num_workers=self.workers, local_files_only=True)
         self._bytes = _byte_decoder()
 
     @property
