@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audiolab.audio import Audio  # noqa: E402
-from audiolab.server.engines import Prosody  # noqa: E402
+from audiolab.server.engines import ProsodyRequest  # noqa: E402
 
 THREE_SENTENCES = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst "
                    "of times. Then the old clock in the hall struck twelve, and everyone went to bed.")
@@ -80,11 +80,11 @@ def tts_compute(registry, *, voice: str, repeats: int = 3) -> dict:
 
     spec = VOICES[voice]
     engine = registry.engine(spec.engine)
-    list(engine.synthesize("Warm up.", voice=spec, prosody=Prosody()))
+    list(engine.synthesize("Warm up.", voice=spec, prosody=ProsodyRequest()))
     wall, cpu = [], []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        clips = list(engine.synthesize(THREE_SENTENCES, voice=spec, prosody=Prosody()))
+        clips = list(engine.synthesize(THREE_SENTENCES, voice=spec, prosody=ProsodyRequest()))
         seconds = sum(c.duration for c in clips)
         wall.append((time.perf_counter() - start) / seconds)
         cpu.append((time.process_time() - start_cpu) / seconds)

@@ -1,4 +1,4 @@
-"""Instruction words -> Prosody, and the prosody DSP measured on real speech."""
+"""Instruction words -> ProsodyRequest, and the prosody DSP measured on real speech."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiolab.audio import Audio
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import ProsodyRequest
 from audiolab.server.engines import prosody as P
 
 
@@ -46,13 +46,13 @@ def test_excited_raises_pitch_widens_range_and_speeds_up():
 
 
 def test_instruction_words_without_a_rule_leave_prosody_neutral():
-    assert P.from_instructions("Read this as a pirate captain named Bob") == Prosody()
-    assert P.from_instructions(None) == Prosody() and P.from_instructions("") == Prosody()
+    assert P.from_instructions("Read this as a pirate captain named Bob") == ProsodyRequest()
+    assert P.from_instructions(None) == ProsodyRequest() and P.from_instructions("") == ProsodyRequest()
 
 
 def test_negated_words_are_ignored_and_intensifiers_strengthen():
-    assert P.from_instructions("Please don't whisper") == Prosody()
-    assert P.from_instructions("not too fast") == Prosody()
+    assert P.from_instructions("Please don't whisper") == ProsodyRequest()
+    assert P.from_instructions("not too fast") == ProsodyRequest()
     assert P.from_instructions("very slowly").rate < P.from_instructions("slowly").rate < 1.0
 
 
@@ -139,9 +139,9 @@ def test_finish_sentence_trims_levels_and_adds_the_gap():
     sr = 16000
     tone = (0.2 * np.sin(2 * np.pi * 200 * np.arange(sr) / sr)).astype(np.float32)
     padded = np.concatenate([np.zeros(sr // 2, np.float32), tone, np.zeros(sr // 2, np.float32)])
-    last = P.finish_sentence(padded, sr, prosody=Prosody())
+    last = P.finish_sentence(padded, sr, prosody=ProsodyRequest())
     assert len(last) / sr == pytest.approx(1.0 + 2 * 0.04, abs=0.02)
     assert np.abs(last).max() == pytest.approx(P.NORMAL_PEAK, rel=0.01)
-    quiet = P.finish_sentence(padded, sr, prosody=Prosody(volume=0.5, pause=1.5), gap_s=0.2, speed=2.0)
+    quiet = P.finish_sentence(padded, sr, prosody=ProsodyRequest(volume=0.5, pause=1.5), gap_s=0.2, speed=2.0)
     assert np.abs(quiet).max() == pytest.approx(P.NORMAL_PEAK * 0.5, rel=0.01)
     assert len(quiet) == pytest.approx(len(last) + 0.2 * 1.5 / 2 * sr, abs=2)

@@ -279,7 +279,7 @@ def test_kokoro_is_bit_exact_from_run_to_run():
     """The measurement behind ``BIT_EXACT_ENGINES``: the same request, the same samples."""
     import hashlib
 
-    from audiolab.server.engines import Prosody
+    from audiolab.server.engines import ProsodyRequest
     from audiolab.server.registry import Registry
     from audiolab.server.routes.speech import BIT_EXACT_ENGINES
 
@@ -287,5 +287,5 @@ def test_kokoro_is_bit_exact_from_run_to_run():
     voice = registry.voice(_kokoro_voice())
     engine = registry.engine(voice.engine)
     digests = {hashlib.sha256(b"".join(c.samples.tobytes() for c in engine.synthesize(
-        LESSON, voice=voice, speed=1.0, prosody=Prosody()))).hexdigest() for _ in range(3)}
+        LESSON, voice=voice, speed=1.0, prosody=ProsodyRequest()))).hexdigest() for _ in range(3)}
     assert len(digests) == 1 and voice.engine in BIT_EXACT_ENGINES

@@ -16,7 +16,8 @@ __all__ = [
     "Segment",
     "TokenLogprob",
     "Transcript",
-    "Prosody",
+    "ProsodyRequest",
+    "NEUTRAL_PROSODY",
     "ChatDelta",
 ]
 
@@ -83,7 +84,7 @@ class Transcript:
 
 
 @dataclass(frozen=True)
-class Prosody:
+class ProsodyRequest:
     """Prosody asked of a TTS engine: multipliers around the voice's own settings.
 
     ``rate`` scales speaking rate, ``pitch`` is a frequency ratio, ``volume`` a gain ratio,
@@ -96,6 +97,10 @@ class Prosody:
     pause: float = 1.0
     pitch_range: float = 1.0
     breathy: bool = False
+
+
+#: The prosody of a voice left as it is (every multiplier 1): the default of every engine.
+NEUTRAL_PROSODY = ProsodyRequest()
 
 
 @dataclass(frozen=True)

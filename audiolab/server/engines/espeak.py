@@ -8,7 +8,7 @@ Voices are eSpeak voice names from the registry's voice table (``en-us``, ``fr``
 ``+variant`` picks a speaker variant). A name is validated by the library itself
 (``espeak_SetVoiceByName``): an unknown one is an error, never a path.
 
-How a :class:`~audiolab.server.registry.VoiceSpec` and a :class:`Prosody` become sound:
+How a :class:`~audiolab.server.registry.VoiceSpec` and a :class:`ProsodyRequest` become sound:
 
 - **rate**, **speed**: words per minute (175 × voice × prosody × speed), natively between
   :data:`MIN_WPM` and :data:`MAX_WPM`; what is beyond is done by PSOLA time-stretching.
@@ -38,7 +38,7 @@ import numpy as np
 from audiolab.audio import Audio, pcm16_to_float
 from audiolab.errors import EngineFailure, EngineUnavailable
 from audiolab.server import text_pieces
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 from audiolab.server.engines import prosody as P
 
 __all__ = ["EspeakEngine", "available", "DEFAULT_WPM", "MIN_WPM", "MAX_WPM"]
@@ -152,7 +152,8 @@ class EspeakEngine:
             return np.zeros(0, np.float32)
         return pcm16_to_float(np.concatenate(chunks))
 
-    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody(),
+    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0,
+                            prosody: ProsodyRequest = NEUTRAL_PROSODY,
                             gap_s: float = 0.0) -> np.ndarray:
         """One sentence as float32 samples at :attr:`sample_rate`, prosody applied."""
         params = dict(getattr(voice, "params", {}) or {})
@@ -170,7 +171,8 @@ class EspeakEngine:
         return P.finish_sentence(x, self.sample_rate, prosody=prosody, speed=speed, stretch=wpm / want,
                                  gap_s=gap_s)
 
-    def synthesize(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody()) -> Iterator[Audio]:
+    def synthesize(self, text: str, *, voice, speed: float = 1.0,
+                   prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
         """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
 
         A long first sentence comes as two pieces (a phrase, then the rest), so that the first

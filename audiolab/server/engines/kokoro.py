@@ -41,7 +41,7 @@ import numpy as np
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable
 from audiolab.server import text_pieces
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 from audiolab.server.engines import prosody as P
 
 __all__ = ["KokoroEngine", "model_file", "voices_file", "style_vector", "prepare", "MODEL_SHA256",
@@ -183,7 +183,8 @@ class KokoroEngine:
             raise EngineFailure(f"Kokoro failed to synthesize {text[:40]!r}: {exc}") from exc
         return np.asarray(audio, np.float32).ravel()
 
-    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody(),
+    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0,
+                            prosody: ProsodyRequest = NEUTRAL_PROSODY,
                             gap_s: float = 0.0, seed: int = 0) -> np.ndarray:
         """One sentence as float32 samples at :attr:`sample_rate`, prosody applied."""
         pace = float(voice.rate) * prosody.rate * speed  # how much faster than the voice's own pace
@@ -200,7 +201,7 @@ class KokoroEngine:
         return P.finish_sentence(x, sr, prosody=prosody, speed=speed, stretch=native / pace, gap_s=gap_s)
 
     def synthesize(self, text: str, *, voice, speed: float = 1.0,
-                   prosody: Prosody = Prosody()) -> Iterator[Audio]:
+                   prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
         """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
 
         Args:

@@ -4,7 +4,7 @@ The voice loads once per engine. Text is split into sentences
 (:func:`~audiolab.server.text_pieces.split_pieces`) and each sentence is synthesized and yielded
 as soon as it is ready, so a stream can start after the first one.
 
-How a :class:`~audiolab.server.registry.VoiceSpec` and a :class:`Prosody` become sound:
+How a :class:`~audiolab.server.registry.VoiceSpec` and a :class:`ProsodyRequest` become sound:
 
 - **pitch** (voice × prosody ratio ``p``): a share ``f = p**FORMANT_SHARE`` by resampling
   (synthesize with ``length_scale × f``, then play ``f`` times faster: F0 *and* formants rise by
@@ -36,7 +36,7 @@ import numpy as np
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable
 from audiolab.server import text_pieces
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 from audiolab.server.engines import prosody as P
 
 __all__ = ["PiperEngine", "voice_files", "FORMANT_SHARE"]
@@ -107,7 +107,8 @@ class PiperEngine:
             raise EngineFailure(f"Piper failed to synthesize {text[:40]!r}: {exc}") from exc
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
-    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody(),
+    def synthesize_sentence(self, text: str, *, voice, speed: float = 1.0,
+                            prosody: ProsodyRequest = NEUTRAL_PROSODY,
                             gap_s: float = 0.0, seed: int = 0) -> np.ndarray:
         """One sentence as float32 samples at :attr:`sample_rate`, prosody applied."""
         params = dict(getattr(voice, "params", {}) or {})
@@ -130,7 +131,8 @@ class PiperEngine:
             x = P.whisperize(x, sr, seed=seed)
         return P.finish_sentence(x, sr, prosody=prosody, speed=speed, stretch=1.0 / speed, gap_s=gap_s)
 
-    def synthesize(self, text: str, *, voice, speed: float = 1.0, prosody: Prosody = Prosody()) -> Iterator[Audio]:
+    def synthesize(self, text: str, *, voice, speed: float = 1.0,
+                   prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
         """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
 
         A long first sentence comes as two pieces (a phrase, then the rest), so that the first

@@ -2,7 +2,7 @@
 
 OpenAI's ``gpt-4o-mini-tts`` takes free-text ``instructions`` ("Whisper softly", "speak slowly and
 calmly", "excited!"). The local engines cannot read intent, so this module maps instruction *words*
-to a :class:`~audiolab.server.engines.Prosody` through one documented table, :data:`RULES`
+to a :class:`~audiolab.server.engines.ProsodyRequest` through one documented table, :data:`RULES`
 (``python -m audiolab.server.engines.prosody`` prints it as Markdown). Each matching rule
 multiplies rate, pitch, volume, pause length and pitch range, or asks for a breathy (whispered)
 voice. An intensifier right before the word ("very slowly") applies the rule 1.5 times over; a
@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 
 __all__ = [
     "Rule",
@@ -134,8 +134,8 @@ def matched_rules(instructions: str | None) -> list[tuple[Rule, float]]:
     return out
 
 
-def from_instructions(instructions: str | None, *, base: Prosody = Prosody()) -> Prosody:
-    """The :class:`Prosody` that ``instructions`` ask for, on top of ``base``.
+def from_instructions(instructions: str | None, *, base: ProsodyRequest = NEUTRAL_PROSODY) -> ProsodyRequest:
+    """The :class:`ProsodyRequest` that ``instructions`` ask for, on top of ``base``.
 
     Words without a rule are ignored (the result is then ``base``). Each field is clamped to
     :data:`LIMITS` so a pile-up of words stays intelligible.
@@ -325,7 +325,7 @@ def set_level(samples: np.ndarray, volume: float = 1.0, *, peak: float = NORMAL_
     return (samples * (min(peak * volume, 0.98) / top)).astype(np.float32)
 
 
-def finish_sentence(samples: np.ndarray, sr: int, *, prosody: Prosody, speed: float = 1.0,
+def finish_sentence(samples: np.ndarray, sr: int, *, prosody: ProsodyRequest, speed: float = 1.0,
                     stretch: float = 1.0, gap_s: float = 0.0) -> np.ndarray:
     """The steps both engines share once a piece is synthesized.
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from audiolab.audio import PCM_RATE, Audio
-from audiolab.server.engines import ChatDelta, Prosody, Transcript
+from audiolab.server.engines import NEUTRAL_PROSODY, ChatDelta, ProsodyRequest, Transcript
 
 __all__ = [
     "TranscribeOptions",
@@ -74,7 +74,7 @@ class SynthesisOptions(_Options):
 
     voice: Any
     speed: float = 1.0
-    prosody: Prosody = Prosody()
+    prosody: ProsodyRequest = NEUTRAL_PROSODY
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class TextToSpeech(Protocol):
     """Text to speech (Piper, eSpeak NG). Keyword options: :class:`SynthesisOptions`."""
 
     def synthesize(self, text: str, *, voice: Any, speed: float = 1.0,
-                   prosody: Prosody = Prosody()) -> Iterator[Audio]:
+                   prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
         """One :class:`Audio` per piece of ``text`` (see :mod:`audiolab.server.text_pieces`), each as soon
         as it is ready."""
         ...

@@ -38,7 +38,7 @@ from audiolab.audio import PCM_RATE, Audio, float_to_pcm16
 from audiolab.errors import AudiolabError, EngineFailure, EngineUnavailable, InvalidRequest
 from audiolab.server import sse
 from audiolab.server.coalesce import sharing_of
-from audiolab.server.engines import Prosody
+from audiolab.server.engines import ProsodyRequest
 from audiolab.server.engines.prosody import from_instructions
 from audiolab.server.engines.protocols import SynthesisOptions
 from audiolab.server.jobs import INTERACTIVE, set_priority
@@ -245,7 +245,7 @@ def _validate(body: dict) -> dict:
 
 # ---- synthesis ----------------------------------------------------------------------------
 
-def _produce(registry, voice, text: str, *, speed: float, prosody: Prosody,
+def _produce(registry, voice, text: str, *, speed: float, prosody: ProsodyRequest,
              fmt: str) -> Iterator[tuple[bytes, float]]:
     """Blocking: (encoded bytes, seconds of audio) per sentence, then the encoder's tail."""
     engine = registry.engine(voice.engine)
