@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audiolab.audio import Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.eval.scenarios import TOOLS, Scenario, call_tool, judge
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "RESULT_COLUMNS",
 ]
 
-RATE = 24_000
 FRAME_S = 0.03
 VAD_DB = -45.0  # frame RMS above this (dBFS) is speech for the client-side VAD
 VAD_FRAMES = 3  # consecutive speech frames before the client believes the user talks
@@ -173,8 +172,8 @@ def room_noise(seconds: float, *, seed: int = 0) -> Audio:
     """Quiet room noise (-65 dBFS white noise): what a microphone sends while nobody talks."""
     rng = np.random.default_rng(seed)
     return Audio.from_array(
-        (10 ** (-65 / 20) * rng.standard_normal(int(RATE * seconds))).astype(np.float32),
-        RATE,
+        (10 ** (-65 / 20) * rng.standard_normal(int(PCM_RATE * seconds))).astype(np.float32),
+        PCM_RATE,
         source="room noise",
     )
 
@@ -191,7 +190,7 @@ def user_clips(lab, scenarios: Sequence[Scenario], m: AgentModels, *, progress=N
         )
         body = resp.read() if hasattr(resp, "read") else resp.content
         out[text] = (
-            Audio.from_bytes(body, text=text, source=f"user ({m.user_voice})").to_mono().resample(RATE)
+            Audio.from_bytes(body, text=text, source=f"user ({m.user_voice})").to_mono().resample(PCM_RATE)
         )
         if progress is not None:
             progress.update(1)
@@ -282,7 +281,7 @@ def _chained_answer(lab, m: AgentModels, clip: Audio, messages: list) -> dict:
     )
     if rest.strip():
         speak(rest.strip())
-    audio = Audio.from_bytes(b"".join(pcm), "pcm", sr=RATE, text=content.strip()) if pcm else None
+    audio = Audio.from_bytes(b"".join(pcm), "pcm", sr=PCM_RATE, text=content.strip()) if pcm else None
     return {
         "heard": heard,
         "reply": content.strip(),

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from audiolab.audio import Audio
+from audiolab.audio import Audio, float_to_pcm16
 from audiolab.errors import InvalidRequest
 
 __all__ = [
@@ -209,15 +209,11 @@ def _mulaw_wav(clip: Audio) -> bytes:
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="wav") as out:
         stream = out.add_stream("pcm_mulaw", rate=clip.sr, layout="mono")
-        frame = av.AudioFrame.from_ndarray(_to_s16(clip.samples).reshape(1, -1), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(float_to_pcm16(clip.samples).reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = clip.sr
         out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return buf.getvalue()
-
-
-def _to_s16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def encode_codec(audio: Audio, name: str) -> bytes:
