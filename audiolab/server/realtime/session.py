@@ -25,14 +25,12 @@ import asyncio
 import logging
 
 import anyio.to_thread
-import numpy as np
 
-from audiolab.audio import PCM_RATE, Audio, pcm16_to_float
+from audiolab.audio import PCM_RATE, pcm16_to_float
 from audiolab.errors import AudiolabError, InvalidRequest
-from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
-from audiolab.server.realtime.events import error_details, error_event, event, new_id, transcription_usage
+from audiolab.server.realtime.events import error_event, event, new_id
 from audiolab.server.realtime.incremental import TurnPieces
 from audiolab.server.realtime.input_buffer import InputBuffer
 from audiolab.server.realtime.response import (
@@ -43,6 +41,7 @@ from audiolab.server.realtime.response import (
     speech_stream,
 )
 from audiolab.server.realtime.speculation import SpeculativeAnswer
+from audiolab.server.realtime.transcription import InputTranscription
 from audiolab.server.realtime.work import Work
 from audiolab.server.validation import loads_strict, missing, require
 
@@ -55,7 +54,7 @@ _SPECULATE_AFTER_MS = 160
 _IDLE_KEEP_MS = 1000  # idle audio kept beyond prefix padding, for a turn whose onset is found late
 
 
-class RealtimeSession:
+class RealtimeSession(InputTranscription):
     """One WebSocket session.
 
     Args:
@@ -145,14 +144,6 @@ class RealtimeSession:
             key, load = (family,), (lambda: self.registry.engine(family))
         if key not in self._engines:
             self._engines[key] = await anyio.to_thread.run_sync(load)
-        return self._engines[key]
-
-    async def _stt_engine(self):
-        model, _ = self.config.stt_model()
-        spec, _ = self.registry.resolve(model, "stt")
-        key = ("stt", spec.id)
-        if key not in self._engines:
-            self._engines[key] = await anyio.to_thread.run_sync(self.registry.engine_for, spec)
         return self._engines[key]
 
     # --- client events -----------------------------------------------------------------------
@@ -423,73 +414,6 @@ class RealtimeSession:
         if self.config.transcription is not None:
             self._spawn(self._report_transcript(item))
         return True
-
-    # --- transcription ---------------------------------------------------------------------------
-    def decode_audio(self, audio_b64) -> np.ndarray:
-        """Base64 audio of an item's content in the session's input format, as int16 at 24 kHz."""
-        return InputBuffer().decode(audio_b64, self.config.input_format)
-
-    def _keep_piece(self, paused: int | None) -> None:
-        """The speaker went on after the last speculated pause: keep its transcript as a piece of the turn."""
-        last = self._speculation
-        if (self._pieces is not None and last is not None and last[0] != paused and last[1].done()
-                and self._pieces.keep_offer() and self.jobs.metrics is not None):
-            self.jobs.metrics.turn_pieces.inc()
-
-    async def _run_tail(self, pieces: TurnPieces, samples: np.ndarray, end_ms: int):
-        """Transcribe the turn from its last kept pause to ``end_ms``; returns the whole turn's transcript."""
-        frozen = pieces.copy()
-        tail = await self._run_stt(samples, prompt=frozen.prompt)
-        pieces.offer(tail, start_ms=frozen.cut_ms, end_ms=end_ms)
-        return frozen.join(tail)
-
-    async def _run_stt(self, samples: np.ndarray, *, prompt: str = ""):
-        """Transcribe input audio. A realtime session decodes greedily (beam size 1, where the engine has a
-        beam): a response waits for this transcript, and on short turns greedy search is about 15% quicker
-        for the same words. Transcription sessions keep the engine's beam search."""
-        engine = await self._stt_engine()
-        _, opts = self.config.stt_model()
-        if self.kind == "realtime" and hasattr(engine, "beam_size"):
-            opts = {**opts, "beam_size": 1}
-        if prompt:  # the turn so far, as Whisper's context for the rest of it
-            opts = {**opts, "prompt": " ".join(p for p in (opts.get("prompt"), prompt) if p)}
-        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **opts,
-                                   priority=INTERACTIVE)
-
-    async def _report_transcript(self, item: Item) -> None:
-        model, _ = self.config.stt_model()
-        try:
-            result = await asyncio.shield(item.transcript.task)
-        except AudiolabError as exc:
-            self.emit(event("conversation.item.input_audio_transcription.failed", item_id=item.id, content_index=0,
-                            error=error_details(exc, param=True)))
-            return
-        if result is None:  # cancelled: the session is closing
-            return
-        text = result.text.strip()
-        item.heard = text
-        item.wire["content"][0]["transcript"] = text
-        pieces = [s.text for s in result.segments if s.text.strip()] or [text]
-        for i, piece in enumerate(pieces):
-            self.emit(event("conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0,
-                            delta=piece if i else piece.lstrip()))
-        self.emit(event("conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
-                        transcript=text,
-                        usage=transcription_usage(model, seconds=len(item.audio) / PCM_RATE, transcript=text)))
-
-    async def await_transcripts(self, items: list[Item]) -> None:
-        """Make sure every user audio item in ``items`` has ``heard`` text (transcribing if needed)."""
-        pending = []
-        for item in items:
-            if item.audio is not None and item.role() == "user" and item.heard is None:
-                if item.transcript is None:
-                    item.transcript = self._spawn(self._run_stt(item.audio))
-                pending.append(item)
-        results = await asyncio.gather(*(asyncio.shield(i.transcript.task) for i in pending), return_exceptions=True)
-        for item, result in zip(pending, results):
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-            item.heard = "" if isinstance(result, Exception) or result is None else result.text.strip()
 
     # --- responses -------------------------------------------------------------------------------
     def _start_response(self, params: ResponseParams) -> None:
