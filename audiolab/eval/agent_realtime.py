@@ -18,9 +18,9 @@ import json
 import math
 import time
 
-from audiolab.audio import Audio
+from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import BackendError
-from audiolab.eval.agent_eval import INSTRUCTIONS, RATE, AgentModels, TurnResult, room_noise, speech_span
+from audiolab.eval.agent_eval import INSTRUCTIONS, AgentModels, TurnResult, room_noise, speech_span
 from audiolab.eval.scenarios import TOOLS, Scenario, Turn, call_tool, judge
 from audiolab.realtime.events import SPEECH_STARTED
 
@@ -28,7 +28,7 @@ __all__ = ["run_realtime"]
 
 
 def _session(m: AgentModels) -> dict:
-    fmt = {"type": "audio/pcm", "rate": RATE}
+    fmt = {"type": "audio/pcm", "rate": PCM_RATE}
     return {
         "type": "realtime",
         "output_modalities": ["audio"],
@@ -107,7 +107,7 @@ def _reply_of(s, start: int, *, last_only: bool = False) -> tuple[str, Audio | N
         for e in s.raw[raw_start:]
         if e["type"] == "response.output_audio.delta"
     )
-    return text.strip(), (Audio.from_bytes(pcm, "pcm", sr=RATE) if pcm else None), first
+    return text.strip(), (Audio.from_bytes(pcm, "pcm", sr=PCM_RATE) if pcm else None), first
 
 
 def run_realtime(
@@ -173,7 +173,7 @@ def _realtime_turn(s, scenario: Scenario, k: int, turn: Turn, clips: dict, timeo
                 if heard_at is None or e.t <= heard_at
             )
             / 2
-            / RATE
+            / PCM_RATE
         )
         done_before = [
             e for e in _events(s, start, "response.done") if heard_at is not None and e.t < heard_at
