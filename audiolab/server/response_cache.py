@@ -36,6 +36,15 @@ _SUFFIX = ".resp"
 _FORMAT = 1
 
 
+def _served() -> dict:
+    """Which local model answers each id: a changed mapping (a new default model) must not replay
+    answers the old one gave."""
+    from audiolab.server.registry import ALIASES, MODELS
+
+    return {"aliases": {a.id: a.target for a in ALIASES.values()},
+            "models": {m.id: dict(m.options) for m in MODELS.values()}}
+
+
 def request_key(route: str, fields: dict, *, blobs: tuple[bytes, ...] = ()) -> str:
     """The content address of a request: SHA-256 over its route, fields and uploaded bytes.
 
@@ -51,7 +60,7 @@ def request_key(route: str, fields: dict, *, blobs: tuple[bytes, ...] = ()) -> s
     from audiolab.server.app import server_version
 
     h = hashlib.sha256()
-    head = {"route": route, "format": _FORMAT, "server": server_version(), "fields": fields}
+    head = {"route": route, "format": _FORMAT, "server": server_version(), "served": _served(), "fields": fields}
     h.update(json.dumps(head, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
     for blob in blobs:
         h.update(len(blob).to_bytes(8, "little"))
