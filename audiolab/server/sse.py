@@ -60,8 +60,12 @@ class _EventStream(StreamingResponse):
                 self._on_close()
 
 
-def response(frames: AsyncIterator[str], *, headers: Mapping[str, str] | None = None,
-             on_close: Callable[[], object] | None = None) -> StreamingResponse:
+def response(
+    frames: AsyncIterator[str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    on_close: Callable[[], object] | None = None,
+) -> StreamingResponse:
     """The streaming response of an event stream: ``frames`` (from :func:`frame`) as they come.
 
     Args:
@@ -69,4 +73,6 @@ def response(frames: AsyncIterator[str], *, headers: Mapping[str, str] | None = 
         headers: extra headers (the engine header); :data:`HEADERS` are always set.
         on_close: called when the response ends, however it ends (client gone included).
     """
-    return _EventStream(frames, on_close=on_close, media_type=MEDIA_TYPE, headers={**(headers or {}), **HEADERS})
+    return _EventStream(
+        frames, on_close=on_close, media_type=MEDIA_TYPE, headers={**(headers or {}), **HEADERS}
+    )

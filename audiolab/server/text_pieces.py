@@ -43,9 +43,13 @@ SENTENCE_GAP_S = 0.22
 #: Silence after a piece cut inside a sentence, at pause=1 and speed=1, in seconds.
 CLAUSE_GAP_S = 0.06
 
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e fig no vol mt ave approx dept est inc ltd co jan feb mar "
-    "apr jun jul aug sep sept oct nov dec u.s u.k a.m p.m".split())
+# fmt: off
+_ABBREVIATIONS = frozenset((
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "fig", "no", "vol", "mt",
+    "ave", "approx", "dept", "est", "inc", "ltd", "co", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m",
+))
+# fmt: on
 _END = re.compile(r"([.!?\u2026]+|[\u3002\uff01\uff1f])([\"'\u201d\u2019)\]]*)(\s+|$)")
 _CLAUSE = re.compile(r"[,;:\u2013\u2014]\s")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
@@ -60,10 +64,11 @@ def _sentence_ends(line: str) -> Iterator[re.Match]:
     """The sentence-end matches in one line of text, skipping abbreviations and initials."""
     start = 0
     for m in _END.finditer(line):
-        head = line[start:m.start()]
+        head = line[start : m.start()]
         last = head.rsplit(None, 1)[-1].lower() if head.split() else ""
-        is_abbrev = m.group(1) == "." and (last.rstrip(".") in _ABBREVIATIONS
-                                           or re.fullmatch(r"[a-z]", last) is not None)
+        is_abbrev = m.group(1) == "." and (
+            last.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last) is not None
+        )
         if is_abbrev and m.end() < len(line):
             continue
         yield m
@@ -73,7 +78,7 @@ def _sentence_ends(line: str) -> Iterator[re.Match]:
 def _sentences(line: str) -> list[str]:
     out, start = [], 0
     for m in _sentence_ends(line):
-        out.append(line[start:m.end()].strip())
+        out.append(line[start : m.end()].strip())
         start = m.end()
     if line[start:].strip():
         out.append(line[start:].strip())
@@ -153,19 +158,20 @@ def ready_pieces(text: str, *, first: bool = False) -> tuple[list[str], str]:
     for m in _sentence_ends(last):
         if not m.group(3):  # the end of the text so far: the sentence may go on ("3." then "5")
             break
-        if last[start:m.end()].strip():
-            out.append(last[start:m.end()].strip())
+        if last[start : m.end()].strip():
+            out.append(last[start : m.end()].strip())
         start = m.end()
     rest = last[start:]
     if out or not first:
         return out, rest
-    clause = next((c for c in _CLAUSE_END.finditer(rest) if len(rest[:c.start()].split()) >= _FIRST_CLAUSE_WORDS),
-                  None)
+    clause = next(
+        (c for c in _CLAUSE_END.finditer(rest) if len(rest[: c.start()].split()) >= _FIRST_CLAUSE_WORDS), None
+    )
     if clause is not None:
-        return [rest[:clause.start()].strip()], rest[clause.end():]
+        return [rest[: clause.start()].strip()], rest[clause.end() :]
     head = _first_phrase(rest)
     if head is not None:
-        return [head], rest[rest.index(head) + len(head):].lstrip()
+        return [head], rest[rest.index(head) + len(head) :].lstrip()
     return [], rest
 
 

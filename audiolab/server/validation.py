@@ -25,8 +25,18 @@ from collections.abc import Iterable, Mapping
 
 from audiolab.errors import InvalidRequest
 
-__all__ = ["loads_strict", "type_name", "invalid", "missing", "unknown", "wrong_type", "expect", "number",
-           "one_of", "require"]
+__all__ = [
+    "loads_strict",
+    "type_name",
+    "invalid",
+    "missing",
+    "unknown",
+    "wrong_type",
+    "expect",
+    "number",
+    "one_of",
+    "require",
+]
 
 
 def loads_strict(raw: bytes | str):
@@ -60,8 +70,16 @@ def type_name(value) -> str:
         >>> type_name(True), type_name(3), type_name(0.5), type_name("x"), type_name([]), type_name(None)
         ('a boolean', 'an integer', 'a number', 'a string', 'an array', 'null')
     """
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-            tuple: "an array", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        tuple: "an array",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def invalid(message: str, param: str | None, code: str = "invalid_value") -> InvalidRequest:
@@ -132,11 +150,19 @@ def number(value, param: str, *, lo: float | None = None, hi: float | None = Non
     expect(value, (int,) if integer else (int, float), param, "an integer" if integer else "a number")
     kind = "integer" if integer else "decimal"
     if lo is not None and value < lo:
-        raise invalid(f"Invalid '{param}': {kind} below minimum value. Expected a value >= {_fmt(lo)}, "
-                      f"but got {_fmt(value)} instead.", param, f"{kind}_below_min_value")
+        raise invalid(
+            f"Invalid '{param}': {kind} below minimum value. Expected a value >= {_fmt(lo)}, "
+            f"but got {_fmt(value)} instead.",
+            param,
+            f"{kind}_below_min_value",
+        )
     if hi is not None and value > hi:
-        raise invalid(f"Invalid '{param}': {kind} above maximum value. Expected a value <= {_fmt(hi)}, "
-                      f"but got {_fmt(value)} instead.", param, f"{kind}_above_max_value")
+        raise invalid(
+            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {_fmt(hi)}, "
+            f"but got {_fmt(value)} instead.",
+            param,
+            f"{kind}_above_max_value",
+        )
     return value
 
 

@@ -30,12 +30,18 @@ REQUIRED = "<required>"
 
 def _keyword_options(fn) -> dict[str, object]:
     params = inspect.signature(fn).parameters.values()
-    return {p.name: REQUIRED if p.default is p.empty else p.default
-            for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {
+        p.name: REQUIRED if p.default is p.empty else p.default
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def _option_defaults(options: type) -> dict[str, object]:
-    return {f.name: REQUIRED if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(options)}
+    return {
+        f.name: REQUIRED if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(options)
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(protocols.OPTIONS))
@@ -56,8 +62,10 @@ def test_every_registered_engine_implements_its_protocol(family):
         want = inspect.signature(getattr(proto, name)).parameters.values()
         got = inspect.signature(method).parameters.values()
         positional = [p.name for p in want if p.kind is p.POSITIONAL_OR_KEYWORD]
-        assert [p.name for p in got if p.kind is p.POSITIONAL_OR_KEYWORD][:len(positional)] == positional
-        assert not any(p.kind is p.VAR_KEYWORD for p in got), f"{cls.__name__}.{name} hides its options in **kwargs"
+        assert [p.name for p in got if p.kind is p.POSITIONAL_OR_KEYWORD][: len(positional)] == positional
+        assert not any(p.kind is p.VAR_KEYWORD for p in got), (
+            f"{cls.__name__}.{name} hides its options in **kwargs"
+        )
         options = protocols.OPTIONS[kind].get(name)
         if options is not None:
             # Every option a route passes is a keyword of the engine method, with the same default.
@@ -66,6 +74,10 @@ def test_every_registered_engine_implements_its_protocol(family):
 
 def test_options_spread_into_the_engine_call():
     opts = protocols.TranscribeOptions(language="en", beam_size=1)
-    assert opts.kwargs() == {**_option_defaults(protocols.TranscribeOptions), "language": "en", "beam_size": 1}
+    assert opts.kwargs() == {
+        **_option_defaults(protocols.TranscribeOptions),
+        "language": "en",
+        "beam_size": 1,
+    }
     assert protocols.SynthesisOptions(voice="v").kwargs()["voice"] == "v"
     assert protocols.ChatOptions(logprobs=3).kwargs()["logprobs"] == 3

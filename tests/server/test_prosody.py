@@ -123,7 +123,9 @@ def test_stretch_pauses_scales_gaps_and_leaves_sound_alone():
     shorter = P.stretch_pauses(clip, sr, 0.5)
     assert len(longer) / sr == pytest.approx(1.2, abs=0.02)
     assert len(shorter) / sr == pytest.approx(0.75, abs=0.02)
-    loud = lambda z: int((np.abs(z) > 0.01).sum())  # noqa: E731
+    def loud(z):
+        return int((np.abs(z) > 0.01).sum())
+
     assert loud(longer) == loud(clip) == loud(shorter)
     edge_gap = np.concatenate([gap, tone])  # silence at an edge is not a pause
     assert len(P.stretch_pauses(edge_gap, sr, 2.0)) == len(edge_gap)

@@ -117,7 +117,9 @@ def test_speech_instructions_measurably_change_the_audio(lab, voice):
     assert slow.duration > 1.25 * plain.duration
     f_plain, f_exc = f0_hz(plain), f0_hz(excited)
     assert 12 * np.log2(np.median(f_exc) / np.median(f_plain)) > 1.5  # semitones higher
-    spread = lambda f: np.percentile(f, 90) - np.percentile(f, 10)  # noqa: E731
+    def spread(f):
+        return np.percentile(f, 90) - np.percentile(f, 10)
+
     assert spread(f_exc) > 1.2 * spread(f_plain)
 
 

@@ -113,17 +113,37 @@ class VadOptions(_Options):
 class SpeechToText(Protocol):
     """Speech to text (Whisper, PocketSphinx). Keyword options: :class:`TranscribeOptions`."""
 
-    def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
-                   temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
-                   logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
-                   beam_size: int | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio: Audio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+        task: str = "transcribe",
+        word_timestamps: bool = False,
+        logprobs: bool = False,
+        hotwords: str | None = None,
+        vad: Mapping | None = None,
+        beam_size: int | None = None,
+    ) -> Transcript:
         """The whole clip's transcript."""
         ...
 
-    def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
-               temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
-               logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
-               beam_size: int | None = None) -> Iterator[Transcript]:
+    def stream(
+        self,
+        audio: Audio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+        task: str = "transcribe",
+        word_timestamps: bool = False,
+        logprobs: bool = False,
+        hotwords: str | None = None,
+        vad: Mapping | None = None,
+        beam_size: int | None = None,
+    ) -> Iterator[Transcript]:
         """One :class:`Transcript` per segment, as each is decoded (options are checked on the call)."""
         ...
 
@@ -132,8 +152,9 @@ class SpeechToText(Protocol):
 class TextToSpeech(Protocol):
     """Text to speech (Piper, eSpeak NG). Keyword options: :class:`SynthesisOptions`."""
 
-    def synthesize(self, text: str, *, voice: Any, speed: float = 1.0,
-                   prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
+    def synthesize(
+        self, text: str, *, voice: Any, speed: float = 1.0, prosody: ProsodyRequest = NEUTRAL_PROSODY
+    ) -> Iterator[Audio]:
         """One :class:`Audio` per piece of ``text`` (see :mod:`audiolab.server.text_pieces`), each as soon
         as it is ready."""
         ...
@@ -143,11 +164,22 @@ class TextToSpeech(Protocol):
 class ChatModel(Protocol):
     """A chat model (llama.cpp). Keyword options: :class:`ChatOptions`."""
 
-    def chat(self, messages: Sequence[dict], *, max_tokens: int | None = None, temperature: float = 1.0,
-             top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None,
-             tools: Sequence[dict] | None = None, tool_choice: str | dict = "auto",
-             response_format: dict | None = None, frequency_penalty: float = 0.0,
-             presence_penalty: float = 0.0, logprobs: int | None = None) -> Iterator[ChatDelta]:
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[dict] | None = None,
+        tool_choice: str | dict = "auto",
+        response_format: dict | None = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        logprobs: int | None = None,
+    ) -> Iterator[ChatDelta]:
         """Text deltas, then one final :class:`ChatDelta` with the finish reason and token counts."""
         ...
 
@@ -160,15 +192,26 @@ class ChatModel(Protocol):
 class VoiceActivity(Protocol):
     """Voice activity detection (Silero). Keyword options: :class:`VadOptions`."""
 
-    def stream(self, *, threshold: float = 0.5, prefix_padding_ms: int = 300, silence_duration_ms: int = 500,
-               min_speech_ms: int = 64, sample_rate: int = PCM_RATE) -> Any:
+    def stream(
+        self,
+        *,
+        threshold: float = 0.5,
+        prefix_padding_ms: int = 300,
+        silence_duration_ms: int = 500,
+        min_speech_ms: int = 64,
+        sample_rate: int = PCM_RATE,
+    ) -> Any:
         """A stream that turns fed samples into ``speech_started`` / ``speech_stopped`` events."""
         ...
 
 
 #: Engine kind (a ``ModelSpec.kind``, or ``"vad"``) -> its Protocol.
-PROTOCOLS: Mapping[str, type] = {"stt": SpeechToText, "tts": TextToSpeech, "chat": ChatModel,
-                                 "vad": VoiceActivity}
+PROTOCOLS: Mapping[str, type] = {
+    "stt": SpeechToText,
+    "tts": TextToSpeech,
+    "chat": ChatModel,
+    "vad": VoiceActivity,
+}
 #: Engine kind -> {method name: the option set of its keyword options}.
 OPTIONS: Mapping[str, Mapping[str, type]] = {
     "stt": {"transcribe": TranscribeOptions, "stream": TranscribeOptions},

@@ -200,7 +200,7 @@ class SessionConfig:
                 self._audio(new["audio"], value, p)
             elif key == "model":
                 expect(value, (str,), p, "a string")
-                self._check(lambda: self.registry.resolve(value, ("realtime", "chat")), p)
+                self._check(lambda model=value: self.registry.resolve(model, ("realtime", "chat")), p)
                 new[key] = value
             elif key == "instructions":
                 new[key] = expect(value, (str,), p, "a string")

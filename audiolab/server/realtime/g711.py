@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, cache
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def _linear_to_alaw(pcm: np.ndarray) -> np.ndarray:
     return (aval ^ mask) & 0xFF
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables(fmt: str) -> tuple[np.ndarray, np.ndarray]:
     codes = np.arange(256, dtype=np.uint8)
     every = np.arange(-32768, 32768, dtype=np.int32)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -213,7 +214,7 @@ class ResponseRun:
             self._finish("incomplete" if limited else "completed", reason="max_output_tokens" if limited else None)
         except AudiolabError as exc:
             self._finish("failed", error=exc)
-        except Exception as exc:  # noqa: BLE001 - an engine crash fails this response, not the session
+        except Exception as exc:  # an engine crash fails this response, not the session
             log.exception("realtime response %s failed", self.id)
             self._finish("failed", error=EngineFailure(f"The response failed: {type(exc).__name__}."))
         finally:
@@ -286,7 +287,7 @@ class ResponseRun:
                             send.send_nowait(piece)
                     for piece in cutter.finish():
                         send.send_nowait(piece)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
+            except Exception as exc:  # re-raised below, outside the task group
                 failures.append(exc)
 
         async with anyio.create_task_group() as tg:
@@ -295,7 +296,7 @@ class ResponseRun:
                 async with receive:
                     async for sentence in receive:
                         await self._say(sentence)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
+            except Exception as exc:  # re-raised below, outside the task group
                 failures.append(exc)
                 tg.cancel_scope.cancel()
         if failures:
@@ -406,7 +407,8 @@ async def chat_stream(session, params: ResponseParams, messages):
     """The session's chat model answering ``messages``: ChatDeltas, made in a worker thread."""
     llm = await session.engine("llm")
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
-    chat = lambda: llm.chat(messages, **ChatOptions(max_tokens=cap, temperature=TEMPERATURE).kwargs())  # noqa: E731
+    options = ChatOptions(max_tokens=cap, temperature=TEMPERATURE)
+    chat = functools.partial(llm.chat, messages, **options.kwargs())
     async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
         yield delta
 

@@ -131,7 +131,7 @@ class RealtimeSession(InputTranscription):
             if self.kind == "realtime":
                 await self.engine("llm")
                 await self.engine(self.registry.voice(self.config.audio_output["voice"]).engine)
-        except Exception as exc:  # noqa: BLE001 - reported again, as an event, when the engine is needed
+        except Exception as exc:  # reported again, as an event, when the engine is needed
             log.warning("realtime warm-up: %s", exc)
 
     # --- engines -----------------------------------------------------------------------------

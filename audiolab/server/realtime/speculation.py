@@ -90,7 +90,7 @@ class SpeculativeAnswer:
                             if sentence is not None:
                                 self.sentence = sentence
                                 tg.start_soon(self._say, sentence)
-                except Exception as exc:  # noqa: BLE001 - the response then answers on its own
+                except Exception as exc:  # the response then answers on its own
                     self.failed = exc
                     log.debug("speculative answer failed: %s", exc)
                 if self.sentence is None and self.failed is None and text.strip():
@@ -110,7 +110,7 @@ class SpeculativeAnswer:
             async for piece in self._speak(sentence):
                 self.audio.append(piece)
                 self._notify()
-        except Exception as exc:  # noqa: BLE001 - the response speaks the sentence itself
+        except Exception as exc:  # the response speaks the sentence itself
             self.audio_failed = True
             log.debug("speculative speech failed: %s", exc)
         finally:

@@ -46,8 +46,14 @@ class InputTranscription:
     def _keep_piece(self, paused: int | None) -> None:
         """The speaker went on after the last speculated pause: keep its transcript as a piece of the turn."""
         last = self._speculation
-        if (self._pieces is not None and last is not None and last[0] != paused and last[1].done()
-                and self._pieces.keep_offer() and self.jobs.metrics is not None):
+        if (
+            self._pieces is not None
+            and last is not None
+            and last[0] != paused
+            and last[1].done()
+            and self._pieces.keep_offer()
+            and self.jobs.metrics is not None
+        ):
             self.jobs.metrics.turn_pieces.inc()
 
     async def _run_tail(self, pieces: TurnPieces, samples: np.ndarray, end_ms: int):
@@ -58,9 +64,10 @@ class InputTranscription:
         return frozen.join(tail)
 
     async def _run_stt(self, samples: np.ndarray, *, prompt: str = ""):
-        """Transcribe input audio. A realtime session decodes greedily (beam size 1; an engine without a
-        beam ignores it): a response waits for this transcript, and on short turns greedy search is about 15% quicker
-        for the same words. Transcription sessions keep the engine's beam search."""
+        """Transcribe input audio. A realtime session decodes greedily (beam size 1; an engine
+        without a beam ignores it): a response waits for this transcript, and on short turns greedy
+        search is about 15% quicker for the same words. Transcription sessions keep the engine's beam
+        search."""
         engine = await self._stt_engine()
         _, opts = self.config.stt_model()
         if self.kind == "realtime":
@@ -68,16 +75,23 @@ class InputTranscription:
         if prompt:  # the turn so far, as Whisper's context for the rest of it
             opts = {**opts, "prompt": " ".join(p for p in (opts.get("prompt"), prompt) if p)}
         options = TranscribeOptions(**opts)
-        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **options.kwargs(),
-                                   priority=INTERACTIVE)
+        return await self.jobs.run(
+            engine.transcribe, Audio.from_array(samples, PCM_RATE), **options.kwargs(), priority=INTERACTIVE
+        )
 
     async def _report_transcript(self, item: Item) -> None:
         model, _ = self.config.stt_model()
         try:
             result = await asyncio.shield(item.transcript.task)
         except AudiolabError as exc:
-            self.emit(event("conversation.item.input_audio_transcription.failed", item_id=item.id, content_index=0,
-                            error=error_details(exc, param=True)))
+            self.emit(
+                event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item.id,
+                    content_index=0,
+                    error=error_details(exc, param=True),
+                )
+            )
             return
         if result is None:  # cancelled: the session is closing
             return
@@ -86,11 +100,23 @@ class InputTranscription:
         item.wire["content"][0]["transcript"] = text
         pieces = [s.text for s in result.segments if s.text.strip()] or [text]
         for i, piece in enumerate(pieces):
-            self.emit(event("conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0,
-                            delta=piece if i else piece.lstrip()))
-        self.emit(event("conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
-                        transcript=text,
-                        usage=transcription_usage(model, seconds=len(item.audio) / PCM_RATE, transcript=text)))
+            self.emit(
+                event(
+                    "conversation.item.input_audio_transcription.delta",
+                    item_id=item.id,
+                    content_index=0,
+                    delta=piece if i else piece.lstrip(),
+                )
+            )
+        self.emit(
+            event(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item.id,
+                content_index=0,
+                transcript=text,
+                usage=transcription_usage(model, seconds=len(item.audio) / PCM_RATE, transcript=text),
+            )
+        )
 
     async def await_transcripts(self, items: list[Item]) -> None:
         """Make sure every user audio item in ``items`` has ``heard`` text (transcribing if needed)."""
@@ -100,7 +126,9 @@ class InputTranscription:
                 if item.transcript is None:
                     item.transcript = self._spawn(self._run_stt(item.audio))
                 pending.append(item)
-        results = await asyncio.gather(*(asyncio.shield(i.transcript.task) for i in pending), return_exceptions=True)
+        results = await asyncio.gather(
+            *(asyncio.shield(i.transcript.task) for i in pending), return_exceptions=True
+        )
         for item, result in zip(pending, results):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result

@@ -34,7 +34,7 @@ def deprecation_headers(alias) -> dict[str, str]:
         return {}
     headers = {"deprecation": "true"}
     if alias.shutdown:
-        when = datetime.datetime.fromisoformat(alias.shutdown).replace(tzinfo=datetime.timezone.utc)
+        when = datetime.datetime.fromisoformat(alias.shutdown).replace(tzinfo=datetime.UTC)
         headers["deprecation"] = f"@{int(when.timestamp())}"
         headers["sunset"] = email.utils.format_datetime(when, usegmt=True)
     headers["link"] = f'<{DEPRECATIONS_URL}>; rel="deprecation"; type="text/html"'

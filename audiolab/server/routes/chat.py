@@ -303,7 +303,7 @@ def _produce(jobs, llm, tts, req: ChatRequest, conv: _Conversation, out: asyncio
             await out.put(("final", final))
         except AudiolabError as exc:
             await out.put(("error", exc))
-        except Exception as exc:  # noqa: BLE001 - a stream must end with an error event, never hang
+        except Exception as exc:  # a stream must end with an error event, never hang
             log.exception("chat completion failed mid-stream")
             await out.put(("error", EngineFailure(f"The local model failed: {type(exc).__name__}: {exc}")))
 

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import math
 import re
@@ -189,10 +190,8 @@ class StreamEncoder:
 
     def abort(self) -> None:
         if self._container is not None:
-            try:
+            with contextlib.suppress(Exception):  # abandoning a half-written stream
                 self._container.close()
-            except Exception:  # noqa: BLE001 - abandoning a half-written stream
-                pass
 
 
 # ---- request validation -------------------------------------------------------------------
@@ -282,7 +281,7 @@ async def _body(listeners, first, chunks: AsyncIterator, *, events: bool, input_
             usage = {"input_tokens": input_tokens, "output_tokens": out_tokens,
                      "total_tokens": input_tokens + out_tokens}
             yield sse.frame({"type": "speech.audio.done", "usage": usage})
-    except Exception as exc:  # noqa: BLE001 - the 200 went out: say so in-band (SSE) and stop
+    except Exception as exc:  # the 200 went out: say so in-band (SSE) and stop
         log.exception("speech synthesis failed mid-stream")
         if events:
             err = exc if isinstance(exc, AudiolabError) else EngineFailure(f"Speech synthesis failed: {exc}")
