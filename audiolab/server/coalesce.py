@@ -213,7 +213,7 @@ class Sharing:
             else:
                 flight.chunks.append(bytes(response.body))
             flight.done = True
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting client
+        except BaseException as exc:  # handed to every waiting client
             flight.error = exc
             self._drop(flight)
             if not isinstance(exc, Exception):

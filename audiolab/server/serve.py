@@ -96,7 +96,7 @@ def start_in_thread(settings: Settings | None = None, *, timeout: float = 30.0,
     def run():
         try:
             server.run(sockets=[sock])
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+        except BaseException as exc:  # reported to the caller below
             errors.append(exc)
 
     thread = threading.Thread(target=run, name=f"audiolab-server:{port}", daemon=True)

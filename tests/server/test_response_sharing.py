@@ -250,7 +250,7 @@ def _kokoro_voice() -> str:
         pytest.skip("this tree has no Kokoro voice")
     try:
         Registry(Settings()).engine("kokoro")
-    except Exception as exc:  # noqa: BLE001 - EngineUnavailable, or its packages missing
+    except Exception as exc:  # EngineUnavailable, or its packages missing
         pytest.skip(f"Kokoro is not installed here: {exc}")
     return voice.id
 
