@@ -9,8 +9,11 @@ complete, ``audio.transcriptions.create`` (the whole clip), then a streamed
 characters, ending with ``.``, ``!`` or ``?``), each spoken by a streamed ``audio.speech.create``
 with ``response_format="pcm"``. The clock starts when the question is complete and stops at the
 first byte of speech. The question is spoken by the local TTS (its duration is printed; about
-5 s); the figure printed is the median of ``--repeats`` runs after one warm-up (goal ≤ 2.0 s),
-with the time each stage took. The machine is whatever runs this, so the load average is
+5 s), with a few milliseconds of silence more at each run so that the server's response cache
+cannot answer the transcription from an earlier run (each question of a real user is new); the
+speech of the first sentence is shared when the answer repeats itself, and the run says so
+(``x-audiolab-cache``). The figure printed is the median of ``--repeats`` runs after one
+warm-up (goal ≤ 2.0 s), with the time each stage took. The machine is whatever runs this, so the load average is
 printed with the figures.
 """
 
@@ -23,6 +26,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,12 +70,13 @@ def ask(client, wav: bytes) -> dict:
         sentence, t_sentence = text.strip(), time.perf_counter()
     speak = client.audio.speech.with_streaming_response.create
     with speak(model="gpt-4o-mini-tts", voice="alloy", input=sentence, response_format="pcm") as speech:
+        cache = speech.headers.get("x-audiolab-cache", "-")
         for data in speech.iter_bytes():
             if data:
                 t_audio = time.perf_counter()
                 break
-    return {"heard": heard, "sentence": sentence, "stt": t_stt - t0, "chat": t_sentence - t_stt,
-            "tts": t_audio - t_sentence, "first_audio": t_audio - t0}
+    return {"heard": heard, "sentence": sentence, "speech_cache": cache, "stt": t_stt - t0,
+            "chat": t_sentence - t_stt, "tts": t_audio - t_sentence, "first_audio": t_audio - t0}
 
 
 def main(argv=None) -> None:
@@ -85,16 +91,22 @@ def main(argv=None) -> None:
     wav = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=QUESTION,
                                      response_format="wav").read()
     question = audiolab.Audio.from_bytes(wav)
+
+    def unique(i: int) -> bytes:  # i x 10 ms of silence more: other bytes, the same question
+        pad = np.zeros(int(question.sr * 0.01 * i), dtype=np.float32)
+        samples = np.concatenate([question.to_mono().samples, pad])
+        return audiolab.Audio.from_array(samples, question.sr).to_wav_bytes()
+
     print(f"backend {lab.backend} ({lab.base_url}); question {question.duration:.1f} s: {QUESTION!r}")
     print(f"load average before {_load()}")
-    ask(client, wav)  # warm-up: engines load
+    ask(client, unique(0))  # warm-up: engines load
     runs = []
-    for _ in range(args.repeats):
-        r = ask(client, wav)
+    for i in range(1, args.repeats + 1):
+        r = ask(client, unique(i))
         runs.append(r)
         print(f"  first audio {r['first_audio'] * 1000:5.0f} ms = transcription {r['stt'] * 1000:4.0f} "
               f"+ first sentence {r['chat'] * 1000:4.0f} + speech {r['tts'] * 1000:4.0f}; "
-              f"heard {r['heard']!r}, said {r['sentence']!r}")
+              f"heard {r['heard']!r}, said {r['sentence']!r} (speech cache: {r['speech_cache']})")
     print(f"load average after {_load()}")
     med = statistics.median(r["first_audio"] for r in runs)
     parts = {k: statistics.median(r[k] for r in runs) for k in ("stt", "chat", "tts")}
