@@ -270,12 +270,16 @@ def _header_dict(headers: list, outcome: str) -> dict[str, str]:
 
 
 def mark_sampled(listeners, transcript) -> None:
-    """Note that a result was sampled (Whisper's temperature fallback), so that it is not stored.
+    """Note a transcript that another run might not repeat, so that it is not stored: one that
+    was sampled (Whisper's temperature fallback), or cut short by the decode budget (``partial``,
+    which depends on how busy the server was).
 
     ``listeners`` is what ``make`` received: a :class:`Listeners`, or the request when nothing
     is shared (then there is nothing to mark).
     """
-    if isinstance(listeners, Listeners) and any(
+    if not isinstance(listeners, Listeners):
+        return
+    if getattr(transcript, "partial", False) or any(
             (getattr(s, "temperature", 0.0) or 0.0) > 0 for s in transcript.segments):
         listeners.sampled = True
 

@@ -289,3 +289,18 @@ def test_kokoro_is_bit_exact_from_run_to_run():
     digests = {hashlib.sha256(b"".join(c.samples.tobytes() for c in engine.synthesize(
         LESSON, voice=voice, speed=1.0, prosody=ProsodyRequest()))).hexdigest() for _ in range(3)}
     assert len(digests) == 1 and voice.engine in BIT_EXACT_ENGINES
+
+
+def test_transcript_cut_short_by_the_decode_budget_is_not_stored(tmp_path):
+    # 44 s of speech: several segments, and the budget is checked after each one.
+    whole = Audio.from_file(speech_clip_path("two_cities.wav")).to_mono().resample(16_000).to_wav_bytes()
+    with server(tmp_path, stt_budget_s=0.01, stt_budget_rtf=0.0) as h:
+        async def one():
+            r = await client(h).audio.transcriptions.with_raw_response.create(model="whisper-1",
+                                                                             file=("story.wav", whole))
+            return r.headers["x-audiolab-cache"], r.headers.get("x-audiolab-partial")
+
+        first, again = asyncio.run(one()), asyncio.run(one())
+    assert first[1] is not None, "a 10 ms budget must cut the transcript short"
+    assert (first[0], again[0]) == ("miss", "miss")
+    assert not list((tmp_path / "responses").glob("*.resp"))
