@@ -67,12 +67,14 @@ def test_identical_concurrent_speech_runs_the_engine_once_and_a_repeat_is_a_hit(
             return first, again
 
         first, again = asyncio.run(go())
-        assert sorted(o for o, _ in first) == ["joined", "joined", "joined", "miss"]
-        assert counts(h, "speech")["computed"] == 1 and counts(h, "speech")["joined"] == 3
+        outcomes = sorted(o for o, _ in first)
+        # One computes; the others join it (or, on a very busy machine, arrive just after: a hit).
+        assert outcomes[-1] == "miss" and set(outcomes[:-1]) <= {"joined", "hit"}
+        assert counts(h, "speech")["computed"] == 1
         bodies = {b for _, b in first}
         assert len(bodies) == 1 and Audio.from_bytes(next(iter(bodies))).duration > 1.0
         assert again == ("hit", first[0][1])
-        assert counts(h, "speech") == {"computed": 1, "joined": 3, "hits": 1, "unshared": 0}
+        assert counts(h, "speech")["computed"] == 1 and counts(h, "speech")["unshared"] == 0
     # A new server on the same directory serves the stored response: the cache is on disk.
     with server(tmp_path) as h2:
         assert asyncio.run(speech(client(h2))) == ("hit", first[0][1])
@@ -106,7 +108,8 @@ def test_identical_transcriptions_decode_once(tmp_path, clip):
         first, again = asyncio.run(go())
         texts = {t for _, t in first}
         assert len(texts) == 1 and "best of times" in next(iter(texts)).lower()
-        assert counts(h, "transcriptions")["computed"] == 1 and counts(h, "transcriptions")["joined"] == 2
+        assert counts(h, "transcriptions")["computed"] == 1
+        assert sorted(o for o, _ in first)[-1] == "miss" and {o for o, _ in first} <= {"miss", "joined", "hit"}
         assert again == ("hit", first[0][1])
 
 
@@ -139,8 +142,9 @@ def test_sampled_chat_is_never_shared_and_greedy_chat_is(tmp_path):
         assert asyncio.run(go(1.0)) == ["off", "off"]
         assert counts(h, "chat") == {"computed": 0, "joined": 0, "hits": 0, "unshared": 2}
         assert asyncio.run(go(1.0)) == ["off", "off"]  # nor served from the cache later
-        assert sorted(asyncio.run(go(0.0))) == ["joined", "miss"]
-        assert counts(h, "chat") == {"computed": 1, "joined": 1, "hits": 0, "unshared": 4}
+        greedy = sorted(asyncio.run(go(0.0)))
+        assert greedy[1] == "miss" and greedy[0] in ("joined", "hit")
+        assert counts(h, "chat")["computed"] == 1 and counts(h, "chat")["unshared"] == 4
 
 
 def test_cache_stays_within_its_bound_evicting_the_least_recently_used(tmp_path):
@@ -227,16 +231,19 @@ def test_hit_ratio_shows_in_metrics_and_in_the_log(tmp_path, caplog):
     with server(tmp_path) as h:
         async def go():
             c = client(h)
-            await asyncio.gather(speech(c), speech(c))
-            return await speech(c)
+            both = await asyncio.gather(speech(c), speech(c))
+            return [o for o, _ in both] + [(await speech(c))[0]]
 
-        assert asyncio.run(go())[0] == "hit"
+        seen = asyncio.run(go())
         text = httpx.get(h.url.removesuffix("/v1") + "/metrics").text
+    assert seen[-1] == "hit" and "miss" in seen
     samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
                if line.startswith("audiolab_response_cache")}
-    assert samples['audiolab_response_cache_requests_total{outcome="computed",route="speech"}'] == 1
-    assert samples['audiolab_response_cache_requests_total{outcome="joined",route="speech"}'] == 1
-    assert samples['audiolab_response_cache_requests_total{outcome="hits",route="speech"}'] == 1
+    metric = 'audiolab_response_cache_requests_total{{outcome="{}",route="speech"}}'
+    # The counters say what the clients saw: misses computed, joins joined, hits from the cache.
+    assert samples[metric.format("computed")] == seen.count("miss") == 1
+    assert samples.get(metric.format("joined"), 0) == seen.count("joined")
+    assert samples[metric.format("hits")] == seen.count("hit")
     assert samples["audiolab_response_cache_bytes"] > 1000
     ratios = [r.getMessage() for r in caplog.records if "hit ratio" in r.getMessage()]
     assert ratios[-1] == "response sharing: speech hits (hit ratio 67%)"
@@ -271,8 +278,9 @@ def test_speech_off_switch_keeps_bit_exact_kokoro_shared_and_piper_unshared(tmp_
         piper = asyncio.run(go("alloy"))
         assert [o for o, _ in piper] == ["off", "off"]
         shared = asyncio.run(go(kokoro))
-        assert sorted(o for o, _ in shared) == ["joined", "miss"] and shared[0][1] == shared[1][1]
-    assert counts(h, "speech") == {"computed": 1, "joined": 1, "hits": 0, "unshared": 2}
+        outcomes = sorted(o for o, _ in shared)
+        assert outcomes[1] == "miss" and outcomes[0] in ("joined", "hit") and shared[0][1] == shared[1][1]
+    assert counts(h, "speech")["computed"] == 1 and counts(h, "speech")["unshared"] == 2
 
 
 def test_kokoro_is_bit_exact_from_run_to_run():
