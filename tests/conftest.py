@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Every local backend this run starts (fixtures, notebooks' kernels, subprocess servers) keeps its
+# shared responses in this run's own folder: no test is answered from an earlier run's results.
+os.environ.setdefault("AUDIOLAB_RESPONSE_CACHE_DIR", tempfile.mkdtemp(prefix="audiolab-test-responses-"))
 
 
 def speech_clip_path(name: str) -> Path:

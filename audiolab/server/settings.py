@@ -18,6 +18,14 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _ENV_PREFIX = "AUDIOLAB_"
 
 
+def _default_response_cache_dir() -> Path:
+    """Where finished responses are kept when no one says: ``AUDIOLAB_RESPONSE_CACHE_DIR`` if set
+    (the test suite gives each run its own, so no run answers from another's results), else
+    ``~/.cache/audiolab-responses``. Read here, with the other variables, never deeper in."""
+    raw = os.environ.get(_ENV_PREFIX + "RESPONSE_CACHE_DIR")
+    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "audiolab-responses"
+
+
 _STT_FIELDS = {"stt_budget_s": float, "stt_budget_rtf": float, "stt_max_fallbacks": int,
                "stt_vad": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", "")}
 
@@ -89,7 +97,7 @@ class Settings:
     stt_vad: bool = True
     response_cache: bool = True
     response_cache_mb: float = 256.0
-    response_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiolab-responses")
+    response_cache_dir: Path = field(default_factory=_default_response_cache_dir)
     share_speech: bool = True
 
     @property
@@ -111,11 +119,11 @@ class Settings:
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Settings from ``AUDIOLAB_*`` variables (e.g. ``AUDIOLAB_PORT``), then ``overrides``."""
         env = os.environ if environ is None else environ
         values: dict = {}
@@ -126,7 +134,8 @@ class Settings:
             if f.name in _STT_FIELDS:
                 values[f.name] = _STT_FIELDS[f.name](raw)
                 continue
-            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue", "max_queue_per_client", "cpu_threads"):
+            if f.name in ("port", "max_upload_bytes", "max_concurrency", "max_queue",
+                          "max_queue_per_client", "cpu_threads"):
                 values[f.name] = int(raw)
             elif f.name in ("response_cache", "share_speech"):
                 values[f.name] = raw.strip().lower() not in ("0", "false", "no", "off", "")
