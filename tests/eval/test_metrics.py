@@ -259,3 +259,37 @@ def test_win_rate_matrix_counts_ties_as_half():
 def test_bradley_terry_rejects_a_winner_naming_neither_side():
     with pytest.raises(InvalidRequest):
         bradley_terry({"a": ["x"], "b": ["y"], "winner": ["q"]})
+
+
+def test_unvoiced_audio_has_no_pitch_and_a_harmonic_tone_has_its_own():
+    noise = Audio.from_array((0.1 * np.random.default_rng(1).standard_normal(32000)).astype(np.float32), 16000)
+    p = prosody(noise.replace(text="a b c"))
+    assert math.isnan(p.f0_mean_hz) and math.isnan(p.f0_range_semitones) and p.voiced_ratio == 0.0
+    assert not np.isfinite(f0_contour(noise)[1]).any()
+    tone = prosody(_tone(150.0, seconds=2.0))
+    assert tone.f0_mean_hz == pytest.approx(150.0, rel=0.01) and tone.voiced_ratio > 0.9
+
+
+def test_pitch_does_not_depend_on_what_was_measured_before():
+    speech, tone, noise = real_speech()[1].audio, _tone(330.0), _tone(150.0)
+    first = prosody(speech).f0_mean_hz
+    for other in (tone, noise, speech.slice(0, 0.5)):
+        prosody(other)
+    assert prosody(speech).f0_mean_hz == first
+    assert f0_contour(speech)[1].tobytes() == f0_contour(speech)[1].tobytes()
+
+
+@pytest.mark.engines
+def test_whispered_tts_has_no_pitch_and_normal_tts_a_plausible_one():
+    import audiolab
+
+    lab = audiolab.connect("local")
+    text = "The quick brown fox jumps over the lazy dog. It was the best of times."
+    for voice in ("alloy", "coral"):  # a Piper and a Kokoro voice
+        clips = {}
+        for how in (None, "whisper"):
+            body = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice=voice, input=text,
+                                                  response_format="wav", **({"instructions": how} if how else {}))
+            clips[how] = prosody(Audio.from_bytes(body.read(), text=text))
+        assert 80 < clips[None].f0_mean_hz < 300, (voice, clips[None])
+        assert math.isnan(clips["whisper"].f0_mean_hz), (voice, clips["whisper"])
