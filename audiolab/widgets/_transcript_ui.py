@@ -31,8 +31,10 @@ class TranscriptLabUI:
         self.recorder = tl.recorder or Recorder()
         if tl.recorder is None:
             self.recorder.on_take(lambda take: self._use(take, reference=None))
+        else:  # the lab follows the recorder itself; the reference box and the results follow the lab
+            self.recorder.on_take(lambda take: self._show_audio())
         self.preview = w.HTML()
-        self.reference = w.Textarea(value=tl.reference or "", placeholder="reference text (optional)",
+        self.reference = w.Textarea(value=tl.reference or "", placeholder=_ASK_REFERENCE,
                                     layout=w.Layout(width="100%", height="4em"))
         try:
             models = stt_models(tl.lab)
@@ -61,10 +63,10 @@ class TranscriptLabUI:
         self.root = w.VBox([w.HTML("<b>Transcript Lab</b>"), self.samples, self.recorder.panel, self.preview,
                             self.reference, settings, w.HBox([self.go, self.copy, self.status]), self.errors,
                             w.HTML(DIFF_LEGEND), self.cards, self.table, self.code])
-        if tl.audio is not None:
-            self._show_audio()
         if tl.transcripts:
             self._render_all()
+        if tl.audio is not None:
+            self._show_audio()
 
     # ---- sources --------------------------------------------------------------------------
 
@@ -75,15 +77,34 @@ class TranscriptLabUI:
 
     def _use(self, audio, *, reference) -> None:
         self.tl.set_audio(audio, reference=reference)
-        if reference is not None:
-            self.reference.value = reference
         self._show_audio()
 
     def _show_audio(self) -> None:
+        """Show the lab's clip; its reference (or an empty box asking for one) replaces the last clip's."""
         a = self.tl.audio
         self.preview.value = (
             f"{audio_tag(a)}<small>{a.duration:.2f} s · {a.sr} Hz · {esc(a.source or '')}</small>"
         )
+        self.reference.value = self.tl.reference or ""
+        self.status.value = "" if self.tl.reference else f"<small>{_ASK_REFERENCE}</small>"
+        if self.tl.stale:  # the cards and table score the previous clip
+            self._grey()
+
+    def _grey(self, pending=()) -> None:
+        """Grey out the shown results; each run in ``pending`` gets a progress bar over its old card."""
+        old = {label: card.value for label, card in getattr(self, "_cards", {}).items()}
+        cards = {label: w.HTML(_stale(html)) for label, html in old.items()}
+        for run in pending:
+            head, body = self._card_head(run), old.get(run.label, "")
+            if body.startswith(_STALE):
+                body = body[len(_STALE):-len("</div>")]
+            body = body[len(head):-len("</div>")] if body.startswith(head) else ""  # the old card, sans title
+            cards[run.label] = w.HTML(head + _PROGRESS + _stale(body) + "</div>")
+        if pending:
+            cards = {r.label: cards[r.label] for r in pending}
+        self._cards = cards
+        self.cards.children = list(cards.values())
+        self.table.value = _stale(self.table.value)
 
     # ---- run ------------------------------------------------------------------------------
 
@@ -111,8 +132,7 @@ class TranscriptLabUI:
             return
         runs = self.tl.runs()
         self.errors.value, self.go.disabled = "", True
-        self._cards = {r.label: w.HTML(self._card_head(r) + '<div style="color:#888">…</div>') for r in runs}
-        self.cards.children = list(self._cards.values())
+        self._grey(pending=runs)
         self.status.value = f"0 / {len(runs)}"
         done = []
 
@@ -183,6 +203,18 @@ class TranscriptLabUI:
         self.code.value = self.tl.to_code()
         self.code.layout.display = ""
         insert_cell(self.code.value)
+
+
+_ASK_REFERENCE = "what is said in this clip (optional: gives WER, CER and the word diff)"
+_PROGRESS = ' <small>transcribing…</small><br><progress class="al-progress" style="width:12em"></progress>'
+
+
+_STALE = '<div class="al-stale" style="opacity:.4;filter:grayscale(1)" title="earlier results">'
+
+
+def _stale(html: str) -> str:
+    """``html`` greyed out (once), as results of an earlier run or clip."""
+    return html if not html or html.startswith(_STALE) else f"{_STALE}{html}</div>"
 
 
 def _samples() -> list:

@@ -155,6 +155,9 @@ class TranscriptLab(LabPanel):
         self.recorder = None
         self.audio: Audio | None = None
         self._audio_code = "audio"
+        self._results: list[TranscriptResult] = []
+        #: True when the clip changed since the last run: :attr:`results` belong to another clip.
+        self.stale = False
         if audio is not None:
             self.set_audio(audio, reference=reference)
         self.models = list(models) if models else _default_models(lab)
@@ -163,12 +166,16 @@ class TranscriptLab(LabPanel):
         self.stream, self.concurrency, self.score_language = stream, concurrency, score_language
         self._no_verbose: set[str] = set()
         self._no_stream: set[str] = set()
-        self._results: list[TranscriptResult] = []
         self.errors: list[str] = []
         self._ui = None
 
     def set_audio(self, source, *, reference: str | None = None) -> Audio:
-        """Use ``source`` (see the class doc) as the clip; results of the last run are kept."""
+        """Use ``source`` (see the class doc) as the clip, with its own reference.
+
+        The reference becomes ``reference``, else the clip's text (a dataset utterance's, or
+        ``Audio.text``), else none: a new take is never scored against the previous clip's
+        reference. The results of the last run are kept (:attr:`stale` until the next run).
+        """
         if hasattr(source, "on_take") and hasattr(source, "audio"):  # a Recorder
             self.recorder = source
             source.on_take(lambda take: self.set_audio(take))
@@ -194,10 +201,8 @@ class TranscriptLab(LabPanel):
                 f"TranscriptLab cannot use a {type(source).__name__} as audio.", param="audio"
             )
         self.audio = clip
-        if reference is not None:
-            self.reference = reference
-        elif self.reference is None and clip.text:
-            self.reference = clip.text
+        self.reference = reference if reference is not None else (clip.text or None)
+        self.stale = bool(self._results)
         return clip
 
     def runs(self) -> list[RunSpec]:
@@ -240,6 +245,7 @@ class TranscriptLab(LabPanel):
                 return result
 
             self._results = list(await asyncio.gather(*(one(s) for s in runs)))
+        self.stale = False
         if bar is not None:
             bar.close()
         self.errors = [f"{r.run.label}: {r.error}" for r in self._results if r.error]

@@ -166,3 +166,51 @@ def test_to_code_reproduces_the_runs(lab, utterance):
     scope: dict = {}
     exec(compile(code, "transcript_lab_code", "exec"), scope)
     assert list(scope["results"]) == ["pocketsphinx · en"] and scope["results"]["pocketsphinx · en"].text
+
+
+def _record(rec: Recorder, x: np.ndarray) -> None:
+    rec._handle_custom_msg({"type": "start", "sr": 16000}, [])
+    rec._handle_custom_msg({"type": "chunk", "seq": 0, "sr": 16000}, [memoryview(x.astype(np.float32).tobytes())])
+    rec._handle_custom_msg({"type": "stop"}, [])
+
+
+def _join_ui_thread() -> None:
+    for t in threading.enumerate():
+        if t.name == "audiolab-lab-ui":
+            t.join(timeout=120)
+
+
+@pytest.mark.engines
+def test_a_new_take_is_not_scored_against_the_previous_samples_reference(lab, utterance):
+    rec = Recorder()
+    tl = TranscriptLab(lab, rec, models=["pocketsphinx"])
+    tl.widget
+    ui = tl._ui
+    ui._on_sample({"new": utterance})  # a bundled sample: its text is the reference
+    assert ui.reference.value == utterance.text == tl.reference
+    ui._on_go()
+    _join_ui_thread()
+    assert tl.transcripts[0].score is not None and "<small>WER " in ui._cards["pocketsphinx"].value
+    assert "al-stale" not in ui._cards["pocketsphinx"].value + ui.table.value and not tl.stale
+
+    _record(rec, real_speech()[0].audio.to_mono().resample(16000).samples)  # a fresh take, another text
+    assert tl.audio is rec.audio and tl.reference is None and tl.stale
+    assert ui.reference.value == "" and "WER" in ui.status.value  # the box is emptied, and asks for one
+    assert 'class="al-stale"' in ui._cards["pocketsphinx"].value and 'class="al-stale"' in ui.table.value
+
+    ui._grey(pending=tl.runs())  # what the Transcribe button shows while the runs are out
+    card = ui._cards["pocketsphinx"].value
+    assert card.count("<progress") == 1 and card.index("<progress") < card.index('class="al-stale"')
+    assert card.count("<b>pocketsphinx</b>") == 1  # the old card is greyed under the bar, not repeated
+
+    ui._on_go()
+    _join_ui_thread()
+    assert tl.transcripts[0].score is None and tl.transcripts[0].text and not tl.stale
+    assert np.isnan(tl.results.loc[0, "wer"])
+    card = ui._cards["pocketsphinx"].value
+    assert "<small>WER " not in card and "al-del" not in card and "al-stale" not in card and "<progress" not in card
+
+    tl.set_audio(utterance.audio.slice(0, 2.0), reference="it was the age of wisdom")  # or one is given
+    assert tl.reference == "it was the age of wisdom" and tl.stale
+    tl.set_audio(utterance.audio.replace(text=None))  # a clip without a text: none
+    assert tl.reference is None
