@@ -49,6 +49,7 @@ from pathlib import Path
 
 from audiolab.errors import EngineUnavailable, InvalidRequest
 from audiolab.server.engines import ChatDelta, TokenLogprob
+from audiolab.server.engines.tool_calls import ToolCall, describe_tools, parse_tool_calls, tool_names
 
 __all__ = ["LlamaEngine", "ToolCall", "TokenChoice", "Gguf", "GGUFS", "DEFAULT_MODEL", "DEFAULT_MAX_TOKENS",
            "VOICE_INSTRUCTIONS", "gguf_path", "prepare", "repeating_tail"]
@@ -179,18 +180,6 @@ def repeating_tail(tokens: Sequence[int], *, min_tokens: int = _LOOP_TOKENS, min
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """A function call the model asked for; ``arguments`` is JSON text, as in OpenAI's API."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def to_openai(self) -> dict:
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
-
-
-@dataclass(frozen=True)
 class TokenChoice:
     """One sampled token with its log probability and the most likely alternatives."""
 
@@ -202,47 +191,6 @@ class TokenChoice:
     def to_openai(self) -> dict:
         return {"token": self.token, "logprob": self.logprob, "bytes": list(self.bytes),
                 "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)} for t in self.top]}
-
-
-def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
-
-
-def _tool_names(tools: Sequence[dict] | None) -> list[str]:
-    return [t["function"]["name"] for t in tools or () if t.get("type", "function") == "function"]
-
-
-def _describe_tools(tools: Sequence[dict]) -> str:
-    lines = ["You can call these functions:"]
-    for t in tools:
-        fn = t["function"]
-        params = json.dumps(fn.get("parameters") or {"type": "object", "properties": {}}, separators=(",", ":"))
-        lines.append(f"- {fn['name']}: {fn.get('description') or 'no description'} Parameters: {params}")
-    lines.append('To call a function, reply with only a JSON object: {"name": "<function>", "arguments": {...}}. '
-                 "Otherwise answer normally.")
-    return "\n".join(lines)
-
-
-def parse_tool_calls(text: str, names: Sequence[str]) -> tuple[ToolCall, ...]:
-    """Tool calls in ``text`` if it is a JSON call (or list of calls) naming one of ``names``."""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`").removeprefix("json").strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ()
-    items = data if isinstance(data, list) else data.get("tool_calls", [data]) if isinstance(data, dict) else []
-    calls = []
-    for item in items:
-        if not isinstance(item, dict):
-            return ()
-        item = item.get("function", item) if isinstance(item.get("function"), dict) else item
-        name, args = item.get("name"), item.get("arguments", item.get("parameters", {}))
-        if name not in names:
-            return ()
-        calls.append(ToolCall(new_call_id(), name, args if isinstance(args, str) else json.dumps(args)))
-    return tuple(calls)
 
 
 def _holdback(text: str, stops: Sequence[str]) -> int:
@@ -329,7 +277,7 @@ class LlamaEngine:
         if not any(m["role"] == "system" for m in out):
             out.insert(0, {"role": "system", "content": VOICE_INSTRUCTIONS})
         if tools:
-            note = _describe_tools(tools)
+            note = describe_tools(tools)
             out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{note}"}
         return self._formatter(messages=out).prompt
 
@@ -407,7 +355,7 @@ class LlamaEngine:
             seed=seed, logprobs=logprobs, grammar=grammar,
             sampling=dict(temp=max(0.0, float(temperature)), top_p=float(top_p), top_k=_TOP_K, min_p=_MIN_P,
                           frequency_penalty=float(frequency_penalty), presence_penalty=float(presence_penalty)))
-        names = _tool_names(active)
+        names = tool_names(active)
         if not names:
             return deltas
         return self._with_tool_calls(deltas, names, forced=grammar is not None)
