@@ -17,6 +17,9 @@ How a :class:`~audiolab.server.registry.VoiceSpec` becomes sound:
   input (phoneme durations, 0.5-2.0); only what lies outside that range is time-stretched
   (:func:`prosody.time_stretch`).
 - **pitch**, **pitch range** (voice × prosody): PSOLA on F0 (:func:`prosody.change_pitch`).
+- **formant** (``params["formant"]``, a ratio): the share of the voice's pitch done by resampling,
+  as Piper does: synthesized ``1/formant`` times faster, then played ``formant`` times as fast, so
+  formants move with F0 (a larger or smaller speaker) and the duration comes back.
 - **breathy**: :func:`prosody.whisperize`. **volume**, **pauses**: :func:`prosody.finish_sentence`.
 
 Text is cut by :func:`~audiolab.server.text_pieces.pieces` (the one sentence cutter) and each
@@ -187,18 +190,23 @@ class KokoroEngine:
                             prosody: ProsodyRequest = NEUTRAL_PROSODY,
                             gap_s: float = 0.0, seed: int = 0) -> np.ndarray:
         """One sentence as float32 samples at :attr:`sample_rate`, prosody applied."""
+        params = getattr(voice, "params", None) or {}
+        formant = float(params.get("formant", 1.0))
         pace = float(voice.rate) * prosody.rate * speed  # how much faster than the voice's own pace
-        native = min(max(pace, NATIVE_SPEED[0]), NATIVE_SPEED[1])
-        lang = (getattr(voice, "params", None) or {}).get("lang", "en-us")
-        x = self._raw(text, self._style(voice), native, lang)
+        native = min(max(pace / formant, NATIVE_SPEED[0]), NATIVE_SPEED[1])
+        x = self._raw(text, self._style(voice), native, params.get("lang", "en-us"))
         sr = self.sample_rate
         if x.size == 0:
             return P.silence(sr, 0.1)
-        pitch = float(voice.pitch) * prosody.pitch
+        if abs(formant - 1) > 1e-3:
+            import soxr
+
+            x = soxr.resample(x, sr * formant, sr).astype(np.float32)
+        pitch = float(voice.pitch) * prosody.pitch / formant
         x = P.change_pitch(x, sr, ratio=pitch, range_factor=prosody.pitch_range, floor=60.0, ceiling=600.0)
         if prosody.breathy:
             x = P.whisperize(x, sr, seed=seed)
-        return P.finish_sentence(x, sr, prosody=prosody, speed=speed, stretch=native / pace, gap_s=gap_s)
+        return P.finish_sentence(x, sr, prosody=prosody, speed=speed, stretch=native * formant / pace, gap_s=gap_s)
 
     def synthesize(self, text: str, *, voice, speed: float = 1.0,
                    prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
