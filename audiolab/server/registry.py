@@ -314,7 +314,9 @@ class Registry:
     def local_models(self) -> list[ModelSpec]:
         return [m for m in MODELS.values() if self.available(m)]
 
-    def resolve(self, model_id: str, kind: str | tuple[str, ...], *, param: str = "model") -> tuple[ModelSpec, Alias | None]:
+    def resolve(
+        self, model_id: str, kind: str | tuple[str, ...], *, param: str = "model"
+    ) -> tuple[ModelSpec, Alias | None]:
         """The local model (and the alias, if an OpenAI id was used) for ``model_id``.
 
         Raises:

@@ -120,7 +120,8 @@ def test_transcription_answers_in_each_response_format(lab, opening, fmt):
             sep = "," if fmt == "srt" else r"\."
             stamp = rf"(\d\d):(\d\d):(\d\d){sep}(\d\d\d)"
             cues = re.findall(rf"{stamp} --> {stamp}\n(.+)\n", out)
-            assert len(cues) >= 2 and (fmt == "srt") == out.startswith("1\n") and (fmt == "vtt") == out.startswith("WEBVTT\n\n")
+            assert len(cues) >= 2
+            assert (fmt == "srt") == out.startswith("1\n") and (fmt == "vtt") == out.startswith("WEBVTT\n\n")
             secs = [(int(c[0]) * 3600 + int(c[1]) * 60 + int(c[2]) + int(c[3]) / 1000,
                      int(c[4]) * 3600 + int(c[5]) * 60 + int(c[6]) + int(c[7]) / 1000) for c in cues]
             assert all(a < b <= opening.duration + 0.01 for a, b in secs)
@@ -143,7 +144,8 @@ def test_word_timestamps_are_monotonic_and_inside_the_audio(lab, beckett):
     assert wer(BECKETT, " ".join(w.word for w in words)) <= 0.25
 
     only_words = lab.client.audio.transcriptions.create(model="whisper-1", file=_wav(beckett),
-                                                        response_format="verbose_json", timestamp_granularities=["word"])
+                                                        response_format="verbose_json",
+                                                        timestamp_granularities=["word"])
     assert only_words.words and only_words.segments is None  # as OpenAI: segments only when asked
 
 
@@ -253,17 +255,22 @@ BAD_INPUTS = [
     # (id, request kwargs builder, status, param, code)
     ("not audio", lambda w: dict(model="whisper-1", file=("photo.wav", b"\x89PNG\r\n\x1a\n" + bytes(200), "audio/wav")),
      400, "file", "invalid_audio"),
-    ("empty file", lambda w: dict(model="whisper-1", file=("clip.wav", b"", "audio/wav")), 400, "file", "invalid_audio"),
+    ("empty file", lambda w: dict(model="whisper-1", file=("clip.wav", b"", "audio/wav")),
+     400, "file", "invalid_audio"),
     ("wav with no samples", lambda w: dict(model="whisper-1", file=("clip.wav", w[:44], "audio/wav")),
      400, "file", "invalid_audio"),
-    ("wrong extension", lambda w: dict(model="whisper-1", file=("clip.txt", w, "text/plain")), 400, "file", "invalid_value"),
+    ("wrong extension", lambda w: dict(model="whisper-1", file=("clip.txt", w, "text/plain")),
+     400, "file", "invalid_value"),
     ("body over 26 MB", lambda w: dict(model="whisper-1", file=("big.wav", w + bytes(26 * 1024 * 1024), "audio/wav")),
      413, "file", "file_too_large"),
-    ("file over 25 MB", lambda w: dict(model="whisper-1", file=("big.wav", w + bytes(25 * 1024 * 1024 + 300_000), "audio/wav")),
+    ("file over 25 MB",
+     lambda w: dict(model="whisper-1", file=("big.wav", w + bytes(25 * 1024 * 1024 + 300_000), "audio/wav")),
      413, "file", "file_too_large"),
-    ("format unsupported by alias", lambda w: dict(model="gpt-4o-transcribe", file=("clip.wav", w), response_format="srt"),
+    ("format unsupported by alias",
+     lambda w: dict(model="gpt-4o-transcribe", file=("clip.wav", w), response_format="srt"),
      400, "response_format", "unsupported_value"),
-    ("timestamps without verbose_json", lambda w: dict(model="whisper-1", file=("clip.wav", w), timestamp_granularities=["word"]),
+    ("timestamps without verbose_json",
+     lambda w: dict(model="whisper-1", file=("clip.wav", w), timestamp_granularities=["word"]),
      400, "timestamp_granularities", "unsupported_value"),
     ("logprobs on whisper-1", lambda w: dict(model="whisper-1", file=("clip.wav", w), include=["logprobs"]),
      400, "include", "unsupported_parameter"),

@@ -60,7 +60,8 @@ class PocketSphinxEngine:
         """Decode a whole clip (:class:`~audiolab.server.engines.protocols.SpeechToText`).
 
         ``prompt``, ``temperature``, ``hotwords``, ``vad`` and ``beam_size`` have no PocketSphinx
-        equivalent here and are ignored; words are always timed. ``logprobs`` gives one entry per recognised word (the decoder's
+        equivalent here and are ignored; words are always timed. ``logprobs`` gives one entry per recognised word
+        (the decoder's
         posterior), as PocketSphinx has no sub-word tokens.
 
         Raises:

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from functools import lru_cache, cache
+from functools import cache
 
 import numpy as np
 

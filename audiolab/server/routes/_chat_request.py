@@ -107,7 +107,8 @@ def _check_tool_calls(m: Mapping, i: int) -> None:
             where = f"messages[{i}].tool_calls[{k}]"
             if not isinstance(call, Mapping) or call.get("type", "function") != "function":
                 kind = call.get("type") if isinstance(call, Mapping) else call
-                raise invalid(f"Invalid value: {kind!r}. The local backend supports tool calls of type 'function' only.",
+                raise invalid(f"Invalid value: {kind!r}. "
+                              "The local backend supports tool calls of type 'function' only.",
                            f"{where}.type")
             _check_call(call.get("function"), f"{where}.function")
     if m.get("function_call") is not None:
