@@ -45,6 +45,17 @@ EVENT_NAMES = {
 _GA_ONLY = {"conversation.item.done"}
 _FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 _PART_TYPES = {"output_audio": "audio", "output_text": "text"}
+#: Beta config key -> (where it goes in the GA config: ``audio.in``, ``audio.out`` or the top, GA key).
+_GA_KEYS = {
+    "voice": ("out", "voice"),
+    "speed": ("out", "speed"),
+    "output_audio_format": ("out", "format"),
+    "input_audio_format": ("in", "format"),
+    "turn_detection": ("in", "turn_detection"),
+    "input_audio_transcription": ("in", "transcription"),
+    "input_audio_noise_reduction": ("in", "noise_reduction"),
+    "max_response_output_tokens": ("", "max_output_tokens"),
+}
 
 
 #: What browsers, which cannot set headers on a WebSocket, offered as a subprotocol instead.
@@ -76,22 +87,9 @@ def _ga_config(beta: dict, *, session: bool) -> dict:
             if isinstance(value, list):
                 value = ["audio"] if "audio" in value else ["text"]
             out["output_modalities"] = value
-        elif key == "voice":
-            audio_out["voice"] = value
-        elif key == "speed":
-            audio_out["speed"] = value
-        elif key == "output_audio_format":
-            audio_out["format"] = value
-        elif key == "input_audio_format":
-            audio_in["format"] = value
-        elif key == "turn_detection":
-            audio_in["turn_detection"] = value
-        elif key == "input_audio_transcription":
-            audio_in["transcription"] = value
-        elif key == "input_audio_noise_reduction":
-            audio_in["noise_reduction"] = value
-        elif key == "max_response_output_tokens":
-            out["max_output_tokens"] = value
+        elif key in _GA_KEYS:
+            section, ga_key = _GA_KEYS[key]
+            {"in": audio_in, "out": audio_out, "": out}[section][ga_key] = value
         elif key == "temperature":
             continue  # GA has no temperature; the beta's default sampling is what the local model does
         else:
