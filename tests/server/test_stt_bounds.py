@@ -63,17 +63,21 @@ def test_non_speech_is_transcribed_and_translated_to_almost_nothing(lab, name):
     assert len(translated.text.split()) <= 3, translated.text
 
 
-def test_non_speech_streams_to_a_done_event(lab):
-    audio = _hard_inputs()["white noise"]
+def _streamed_events(base_url, audio, model) -> list[dict]:
+    """The SSE events of a streamed transcription of ``audio`` (the answer must be 200)."""
     with httpx.stream(
         "POST",
-        f"{lab.base_url}/audio/transcriptions",
+        f"{base_url}/audio/transcriptions",
         timeout=120,
         files={"file": _wav(audio)},
-        data={"model": "gpt-4o-mini-transcribe", "stream": "true"},
+        data={"model": model, "stream": "true"},
     ) as r:
         assert r.status_code == 200
-        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        return [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+
+
+def test_non_speech_streams_to_a_done_event(lab):
+    events = _streamed_events(lab.base_url, _hard_inputs()["white noise"], "gpt-4o-mini-transcribe")
     assert events[-1]["type"] == "transcript.text.done"
     assert len(events[-1]["text"].split()) <= 3
 
@@ -118,15 +122,7 @@ def test_a_request_past_the_decode_budget_returns_partial_text_marked_as_such(ti
 
 
 def test_a_streamed_request_past_the_budget_still_ends_with_done(tight, two_cities):
-    with httpx.stream(
-        "POST",
-        f"{tight.url}/audio/transcriptions",
-        timeout=120,
-        files={"file": _wav(two_cities)},
-        data={"model": "gpt-4o-transcribe", "stream": "true"},
-    ) as r:
-        assert r.status_code == 200
-        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    events = _streamed_events(tight.url, two_cities, "gpt-4o-transcribe")
     assert events[-1]["type"] == "transcript.text.done" and events[-1]["text"].lower().startswith("it was")
     assert not any(e.get("type") == "error" or "error" in e for e in events)
 
