@@ -74,18 +74,28 @@ async def _settle():
         await asyncio.sleep(0)
 
 
-def test_an_interactive_job_overtakes_queued_bulk_jobs():
+def _order_served(queued_first, queued_later) -> list[str]:
+    """The order one slot serves named jobs in: ``queued_first`` (name, run options) pairs are queued,
+    then, once they wait, ``queued_later``."""
     order: list[str] = []
     work = _recorder(order)
 
     async def main():
         jobs = JobRunner(max_concurrency=1, max_queue=16)
-        tasks = [asyncio.ensure_future(jobs.run(work, f"bulk-{i}", client="eval-loop")) for i in range(4)]
+        tasks = [asyncio.ensure_future(jobs.run(work, name, **kw)) for name, kw in queued_first]
         await _settle()
-        tasks.append(asyncio.ensure_future(jobs.run(work, "turn", priority=INTERACTIVE, client="eval-loop")))
+        tasks += [asyncio.ensure_future(jobs.run(work, name, **kw)) for name, kw in queued_later]
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
+    return order
+
+
+def test_an_interactive_job_overtakes_queued_bulk_jobs():
+    order = _order_served(
+        [(f"bulk-{i}", {"client": "eval-loop"}) for i in range(4)],
+        [("turn", {"priority": INTERACTIVE, "client": "eval-loop"})],
+    )
     assert order == ["bulk-0", "turn", "bulk-1", "bulk-2", "bulk-3"]
 
 
@@ -115,17 +125,9 @@ def test_bulk_iterator_yields_its_slot_between_items_to_interactive_work():
 
 
 def test_waiting_clients_are_served_in_turn_not_in_arrival_order():
-    order: list[str] = []
-    work = _recorder(order)
-
-    async def main():
-        jobs = JobRunner(max_concurrency=1, max_queue=16)
-        tasks = [asyncio.ensure_future(jobs.run(work, f"a{i}", client="alice")) for i in range(4)]
-        await _settle()
-        tasks += [asyncio.ensure_future(jobs.run(work, f"b{i}", client="bob")) for i in range(2)]
-        await asyncio.gather(*tasks)
-
-    asyncio.run(main())
+    order = _order_served(
+        [(f"a{i}", {"client": "alice"}) for i in range(4)], [(f"b{i}", {"client": "bob"}) for i in range(2)]
+    )
     assert order == ["a0", "b0", "a1", "b1", "a2", "a3"]
 
 
