@@ -170,22 +170,26 @@ def test_cache_stays_within_its_bound_evicting_the_least_recently_used(tmp_path)
         assert h.app.state.sharing.cache.total == total
 
 
+async def _join_late(h, read: str, **kw) -> tuple[str, list, str, list]:
+    """Two identical streamed speech requests, the second sent once the first has sent its first
+    piece (``read``: ``"iter_bytes"`` or ``"iter_lines"``): each one's cache outcome and pieces."""
+    c = client(h)
+    async with c.audio.speech.with_streaming_response.create(**kw) as first:
+        stream = getattr(first, read)()
+        head = [await anext(stream)]  # the first sentence is out; the rest is being made
+        async with c.audio.speech.with_streaming_response.create(**kw) as late:
+            late_pieces = [x async for x in getattr(late, read)()]
+            late_outcome = late.headers["x-audiolab-cache"]
+        rest = [x async for x in stream]
+    return first.headers["x-audiolab-cache"], head + rest, late_outcome, late_pieces
+
+
 def test_late_joiner_of_a_stream_gets_the_full_identical_body(tmp_path):
     with server(tmp_path) as h:
-        async def go():
-            c = client(h)
-            kw = dict(model="gpt-4o-mini-tts", voice="alloy", input=LONG, response_format="pcm")
-            async with c.audio.speech.with_streaming_response.create(**kw) as first:
-                chunks = []
-                stream = first.iter_bytes()
-                chunks.append(await anext(stream))  # the first sentence is out; the rest is being made
-                async with c.audio.speech.with_streaming_response.create(**kw) as late:
-                    late_body = b"".join([c async for c in late.iter_bytes()])
-                    late_outcome = late.headers["x-audiolab-cache"]
-                chunks += [c async for c in stream]
-            return first.headers["x-audiolab-cache"], b"".join(chunks), late_outcome, late_body
-
-        o1, body1, o2, body2 = asyncio.run(go())
+        o1, chunks1, o2, chunks2 = asyncio.run(
+            _join_late(h, "iter_bytes", model="gpt-4o-mini-tts", voice="alloy", input=LONG, response_format="pcm")
+        )
+        body1, body2 = b"".join(chunks1), b"".join(chunks2)
         assert (o1, o2) == ("miss", "joined")
         assert len(body1) > 24_000 * 2 * 3 and body2 == body1
         assert counts(h, "speech")["computed"] == 1
@@ -195,19 +199,9 @@ def test_late_joiner_of_an_sse_stream_gets_every_event(tmp_path):
     import json
 
     with server(tmp_path) as h:
-        async def go():
-            c = client(h)
-            kw = dict(model="gpt-4o-mini-tts", voice="alloy", input=LONG, stream_format="sse")
-            async with c.audio.speech.with_streaming_response.create(**kw) as first:
-                lines = first.iter_lines()
-                head = [await anext(lines)]
-                async with c.audio.speech.with_streaming_response.create(**kw) as late:
-                    late_lines = [x async for x in late.iter_lines()]
-                    late_outcome = late.headers["x-audiolab-cache"]
-                rest = [x async for x in lines]
-            return late_outcome, head + rest, late_lines
-
-        outcome, lines1, lines2 = asyncio.run(go())
+        _, lines1, outcome, lines2 = asyncio.run(
+            _join_late(h, "iter_lines", model="gpt-4o-mini-tts", voice="alloy", input=LONG, stream_format="sse")
+        )
         events = [json.loads(x[6:]) for x in lines2 if x.startswith("data: ")]
         assert outcome == "joined" and lines1 == lines2
         assert events[-1]["type"] == "speech.audio.done"
