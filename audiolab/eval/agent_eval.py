@@ -43,6 +43,7 @@ __all__ = [
     "TurnResult",
     "speech_span",
     "room_noise",
+    "new_turn",
     "user_clips",
     "run_chained",
     "RESULT_COLUMNS",
@@ -178,6 +179,21 @@ def room_noise(seconds: float, *, seed: int = 0) -> Audio:
     )
 
 
+def new_turn(scenario: Scenario, k: int, turn, clips: dict, architecture: str) -> TurnResult:
+    """The unjudged result of turn ``k`` of ``scenario``, with the clip the user sends: the turn's
+    line from ``clips``, or room noise for a silent turn."""
+    clip = clips[turn.say] if turn.say else room_noise(turn.silence_s, seed=k)
+    return TurnResult(
+        scenario.name,
+        scenario.kind,
+        architecture,
+        k + 1,
+        turn.say or "(silence)",
+        check=turn.check.describe(),
+        user_audio=clip,
+    )
+
+
 def user_clips(lab, scenarios: Sequence[Scenario], m: AgentModels, *, progress=None) -> dict[str, Audio]:
     """Every line the user says in ``scenarios``, spoken once by the TTS in ``m.user_voice`` (24 kHz mono)."""
     lines = list(
@@ -296,16 +312,8 @@ def run_chained(lab, scenario: Scenario, clips: dict, m: AgentModels) -> list[Tu
     messages = [{"role": "system", "content": INSTRUCTIONS}]
     out = []
     for k, turn in enumerate(scenario.turns):
-        clip = clips[turn.say] if turn.say else room_noise(turn.silence_s, seed=k)
-        res = TurnResult(
-            scenario.name,
-            scenario.kind,
-            "chained",
-            k + 1,
-            turn.say or "(silence)",
-            check=turn.check.describe(),
-            user_audio=clip,
-        )
+        res = new_turn(scenario, k, turn, clips, "chained")
+        clip = res.user_audio
         if speech_span(clip) is None:  # the client VAD hears nobody: nothing is sent
             res.passed, res.why = judge(turn.check, reply="", responded=False, tool_calls=[])
             out.append(res)

@@ -20,7 +20,7 @@ import time
 
 from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import BackendError
-from audiolab.eval.agent_eval import INSTRUCTIONS, AgentModels, TurnResult, room_noise, speech_span
+from audiolab.eval.agent_eval import INSTRUCTIONS, AgentModels, TurnResult, new_turn, speech_span
 from audiolab.eval.scenarios import TOOLS, Scenario, Turn, call_tool, judge
 from audiolab.realtime.events import SPEECH_STARTED
 
@@ -128,16 +128,8 @@ def run_realtime(
 
 def _realtime_turn(s, scenario: Scenario, k: int, turn: Turn, clips: dict, timeout: float) -> TurnResult:
     start = len(s.timeline().events)
-    clip = clips[turn.say] if turn.say else room_noise(turn.silence_s, seed=k)
-    res = TurnResult(
-        scenario.name,
-        scenario.kind,
-        "realtime",
-        k + 1,
-        turn.say or "(silence)",
-        check=turn.check.describe(),
-        user_audio=clip,
-    )
+    res = new_turn(scenario, k, turn, clips, "realtime")
+    clip = res.user_audio
     pos0 = s.sent_s
     if turn.say is None:
         s.stream(clip, chunk_ms=100, pace=1.0, silence_s=1.5)
