@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response, StreamingResponse
 
 from audiolab.server.response_cache import ResponseCache, Stored
+from audiolab.server.sse import ClosingStream
 
 __all__ = ["Sharing", "Listeners", "sharing_of", "mark_sampled", "CACHE_HEADER"]
 
@@ -167,8 +168,9 @@ class Sharing:
             self._leave(flight)
             return self._complete(status, headers, media_type, b"".join(flight.chunks), outcome)
         leave = _Once(lambda: self._leave(flight))
-        return _SharedStream(self._replay(flight, leave), leave, status_code=status, media_type=media_type,
-                             headers=_header_dict(headers, outcome))
+        # A client's copy of a shared stream leaves the flight however the response ends.
+        return ClosingStream(self._replay(flight, leave), on_close=leave, status_code=status,
+                             media_type=media_type, headers=_header_dict(headers, outcome))
 
     @staticmethod
     def _complete(status: int, headers: list, media_type, body: bytes, outcome: str) -> Response:
@@ -243,24 +245,6 @@ class _Once:
         fn, self._fn = self._fn, None
         if fn is not None:
             fn()
-
-
-class _SharedStream(StreamingResponse):
-    """A client's copy of a shared stream; it leaves the flight however the response ends.
-
-    Starlette leaves a body generator suspended when the client goes away mid-send, so its
-    ``finally`` cannot be relied on to say "this client is gone" in time.
-    """
-
-    def __init__(self, content, leave: _Once, **kwargs):
-        super().__init__(content, **kwargs)
-        self._leave_flight = leave
-
-    async def __call__(self, scope, receive, send):
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._leave_flight()
 
 
 def _header_dict(headers: list, outcome: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from fastapi.responses import StreamingResponse
 
-__all__ = ["frame", "DONE", "MEDIA_TYPE", "HEADERS", "response"]
+__all__ = ["frame", "DONE", "MEDIA_TYPE", "HEADERS", "response", "ClosingStream"]
 
 MEDIA_TYPE = "text/event-stream"
 #: Headers of every event stream: no caching, and no buffering by a reverse proxy (nginx).
@@ -40,8 +40,9 @@ def frame(data: Mapping) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
 
 
-class _EventStream(StreamingResponse):
-    """A StreamingResponse that runs ``on_close`` however the response ends.
+class ClosingStream(StreamingResponse):
+    """A StreamingResponse that runs ``on_close`` however the response ends (event streams, and
+    a client's copy of a shared stream in :mod:`audiolab.server.coalesce`).
 
     When a client disconnects while a chunk is being sent, Starlette cancels the send and leaves
     the body generator suspended; its ``finally`` would only run whenever the generator is
@@ -73,6 +74,6 @@ def response(
         headers: extra headers (the engine header); :data:`HEADERS` are always set.
         on_close: called when the response ends, however it ends (client gone included).
     """
-    return _EventStream(
+    return ClosingStream(
         frames, on_close=on_close, media_type=MEDIA_TYPE, headers={**(headers or {}), **HEADERS}
     )
