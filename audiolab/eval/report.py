@@ -101,6 +101,12 @@ def _plots(*figs: tuple[str, Any]) -> str:
     return "".join(out)
 
 
+def _summary_and_plots(summary, figs, *, note: str) -> list[str]:
+    """A report's first two sections: the summary table (with ``note``), then the ``figs``."""
+    return [H.section("Summary", H.table(summary, table_id="summary"), note=note),
+            H.section("Plots", _plots(*figs))]
+
+
 def _worst(df, utts, n: int, conds) -> str:
     from audiolab.eval.metrics import word_diff
 
@@ -174,11 +180,10 @@ def stt_report(lab: Any = None, *, backend: str | None = None, models: Sequence[
         b = best.iloc[0]
         lead += f" Lowest clean WER: {b['model']} at {b['wer']:.1%} [{b['ci_low']:.1%}, {b['ci_high']:.1%}]."
     sections = [
-        H.section("Summary", H.table(summary, table_id="summary"),
-                  note="Corpus WER = (S+D+I)/N after Whisper's normaliser; 95% bootstrap CI over clips; "
-                       "RTFx = audio seconds / request seconds (higher is faster), measured through the "
-                       "API."),
-        H.section("Plots", _plots(*figs)),
+        *_summary_and_plots(
+            summary, figs,
+            note="Corpus WER = (S+D+I)/N after Whisper's normaliser; 95% bootstrap CI over clips; "
+                 "RTFx = audio seconds / request seconds (higher is faster), measured through the API."),
         H.section("Worst alignments", _worst(df, utts, n_worst, conds),
                   note="Substitutions ref→hyp on orange, deletions struck on red, insertions on green."),
         H.section("Every clip (clean)", H.table(per_clip, html_cols=("audio",), table_id="clips")),
@@ -314,11 +319,11 @@ def voices_report(lab: Any = None, *, backend: str | None = None, voices: Sequen
     clip_table = clip_table[["clip_id", "voice", "audio", "text", "heard", "wer", "audio_seconds", "ttfb_s",
                              "latency_s", "cost_usd"] + feats]
     sections = [
-        H.section("Summary", H.table(summary, table_id="summary"),
-                  note="WER of the judge model(s) on each voice's speech (round trip: text → TTS → STT); "
-                       "judge_rtfx = audio seconds / transcription request seconds; ttfb = time to the first "
-                       "audio byte of the speech request; prosody columns are means over the voice's clips."),
-        H.section("Plots", _plots(*figs)),
+        *_summary_and_plots(
+            summary, figs,
+            note="WER of the judge model(s) on each voice's speech (round trip: text → TTS → STT); "
+                 "judge_rtfx = audio seconds / transcription request seconds; ttfb = time to the first "
+                 "audio byte of the speech request; prosody columns are means over the voice's clips."),
         bt_html,
         H.section("Every clip", H.table(clip_table, html_cols=("audio",), table_id="clips")),
     ]
