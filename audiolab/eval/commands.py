@@ -70,27 +70,27 @@ def add_eval_parser(sub) -> None:
     )
 
 
+def _print_rows(rep, line) -> None:
+    """One printed line per row of the report's summary (``line`` formats a row)."""
+    for r in rep.summary.itertuples():
+        print(line(r))
+
+
 def run_eval(args) -> int:
     """Run the chosen evaluation; prints where the report is and its headline numbers."""
-    progress = not args.no_progress
+    common = dict(backend=args.backend, output=args.output, progress=not args.no_progress)
     if args.eval_kind == "stt":
         from audiolab.eval.report import stt_report
 
         snrs = [None if s.lower() == "clean" else float(s) for s in _list(args.snrs) or ["clean"]]
         rep = stt_report(
-            backend=args.backend,
-            models=_list(args.models),
-            dataset=args.dataset,
-            snrs=snrs,
-            noise=_list(args.noise) or (),
-            output=args.output,
-            progress=progress,
+            **common, models=_list(args.models), dataset=args.dataset, snrs=snrs, noise=_list(args.noise) or ()
         )
-        for r in rep.summary.itertuples():
-            print(
-                f"{r.model} · {r.condition}: WER {r.wer:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}], "
-                f"RTFx {r.rtfx:.2f}"
-            )
+        _print_rows(
+            rep,
+            lambda r: f"{r.model} · {r.condition}: WER {r.wer:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}], "
+            f"RTFx {r.rtfx:.2f}",
+        )
     elif args.eval_kind == "voices":
         from audiolab.eval.report import voices_report
 
@@ -99,19 +99,16 @@ def run_eval(args) -> int:
             with open(args.texts, encoding="utf-8") as fh:
                 texts = [line.strip() for line in fh if line.strip()]
         rep = voices_report(
-            backend=args.backend,
+            **common,
             voices=_list(args.voices),
             tts_model=args.tts_model,
             judges=_list(args.models),
             texts=texts,
             votes=args.votes,
-            output=args.output,
-            progress=progress,
         )
-        for r in rep.summary.itertuples():
-            print(
-                f"{r.voice} (judge {r.judge}): round-trip WER {r.wer:.1%}, first byte P50 {r.ttfb_p50:.2f} s"
-            )
+        _print_rows(
+            rep, lambda r: f"{r.voice} (judge {r.judge}): round-trip WER {r.wer:.1%}, first byte P50 {r.ttfb_p50:.2f} s"
+        )
     else:
         from audiolab.eval.agent_eval import AgentModels
         from audiolab.eval.agent_report import agent_report
@@ -123,19 +120,13 @@ def run_eval(args) -> int:
             tts=args.tts_model,
             voice=args.voice,
         )
-        rep = agent_report(
-            backend=args.backend,
-            models=m,
-            architectures=_list(args.architectures),
-            output=args.output,
-            progress=progress,
+        rep = agent_report(**common, models=m, architectures=_list(args.architectures))
+        _print_rows(
+            rep,
+            lambda r: f"{r.architecture}: task completion rate {r.task_completion:.0%} ({r.scenarios} scenarios), "
+            f"first audio P50 {r.ttfa_p50_s:.2f} s / P90 {r.ttfa_p90_s:.2f} s, "
+            f"barge-in stop {r.barge_in_stop_ms:.0f} ms, response rate {r.response_rate:.0%}",
         )
-        for r in rep.summary.itertuples():
-            print(
-                f"{r.architecture}: task completion rate {r.task_completion:.0%} ({r.scenarios} scenarios), "
-                f"first audio P50 {r.ttfa_p50_s:.2f} s / P90 {r.ttfa_p90_s:.2f} s, "
-                f"barge-in stop {r.barge_in_stop_ms:.0f} ms, response rate {r.response_rate:.0%}"
-            )
         print(f"results: {rep.extra['results_csv']}; run time {rep.extra['wall_s']:.0f} s")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"report: {rep.path} ({rep.size_bytes / 1e6:.1f} MB); load average {load}")
