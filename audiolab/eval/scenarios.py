@@ -149,40 +149,28 @@ def judge(
     return True, "ok"
 
 
+def _tool_scenario(name: str, say: str, check: Check) -> Scenario:
+    """A one-turn scenario whose answer needs a tool call."""
+    return Scenario(name, (Turn(say, check),), kind="tool")
+
+
 def default_scenarios() -> list[Scenario]:
     """The default set: 10 scenarios, 15 turns, sized so that both architectures run in minutes locally."""
     return [
-        Scenario(
+        _tool_scenario(
             "weather-paris",
-            (
-                Turn(
-                    "What's the weather like in Paris today?",
-                    Check(
-                        tool="get_weather", tool_args={"city": "paris"}, answer=(r"sunn", r"24", r"twenty")
-                    ),
-                ),
-            ),
-            kind="tool",
+            "What's the weather like in Paris today?",
+            Check(tool="get_weather", tool_args={"city": "paris"}, answer=(r"sunn", r"24", r"twenty")),
         ),
-        Scenario(
+        _tool_scenario(
             "order-status",
-            (
-                Turn(
-                    "Where is my order? The order number is 4512.",
-                    Check(tool="lookup_order", tool_args={"order_id": "4512"}, answer=(r"ship", r"tuesday")),
-                ),
-            ),
-            kind="tool",
+            "Where is my order? The order number is 4512.",
+            Check(tool="lookup_order", tool_args={"order_id": "4512"}, answer=(r"ship", r"tuesday")),
         ),
-        Scenario(
+        _tool_scenario(
             "weather-tokyo",
-            (
-                Turn(
-                    "Is it going to rain in Tokyo?",
-                    Check(tool="get_weather", tool_args={"city": "tokyo"}, answer=(r"rain", r"yes")),
-                ),
-            ),
-            kind="tool",
+            "Is it going to rain in Tokyo?",
+            Check(tool="get_weather", tool_args={"city": "tokyo"}, answer=(r"rain", r"yes")),
         ),
         Scenario("capital", (Turn("What is the capital of France?", Check(answer=(r"paris",))),)),
         Scenario("arithmetic", (Turn("What is two plus three?", Check(answer=(r"\bfive\b", r"\b5\b"))),)),
