@@ -184,6 +184,10 @@ class Sharing:
             if self._flights.get(flight.key) is flight:
                 del self._flights[flight.key]
             flight.notify()
+            # Nobody is left to read it: stop the work (a streaming route's producer, blocked
+            # on its next item, would otherwise run to the end before looking at the listeners).
+            if flight.task is not None and not flight.task.done():
+                flight.task.cancel()
 
     async def _replay(self, flight: _Flight, leave):
         i = 0

@@ -236,7 +236,9 @@ def _settle(server, live, timeout: float = 60.0) -> float:
 
 @pytest.fixture(scope="module")
 def busy_server():
-    handle = start_in_thread(Settings(max_concurrency=1, max_queue=2))
+    # Identical requests would share one computation (coalescing, response cache): these tests
+    # are about the queue bound, so each request must take its own place.
+    handle = start_in_thread(Settings(max_concurrency=1, max_queue=2, response_cache=False))
     yield handle
     handle.stop()
 
