@@ -405,7 +405,16 @@ def crashing_server(tmp_path_factory):
     handle.stop()
 
 
-def test_5xx_and_timeouts_reach_widgets_and_eval_runs_as_clear_messages(crashing_server, server):
+@pytest.fixture(scope="module")
+def uncached_server():
+    """A server that computes every request: a stored answer would come back before a timeout."""
+    handle = start_in_thread(Settings(response_cache=False))
+    yield handle
+    handle.stop()
+
+
+def test_5xx_and_timeouts_reach_widgets_and_eval_runs_as_clear_messages(crashing_server, uncached_server):
+    server = uncached_server
     from audiolab.eval.datasets import real_speech
     from audiolab.eval.runner import evaluate
     from audiolab.widgets.transcript_lab import TranscriptLab
