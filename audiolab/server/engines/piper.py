@@ -35,7 +35,6 @@ import numpy as np
 
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable
-from audiolab.server import text_pieces
 from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 from audiolab.server.engines import prosody as P
 
@@ -144,11 +143,8 @@ class PiperEngine:
             speed: duration factor as in OpenAI's API: 2.0 takes half as long.
             prosody: rate, pitch, volume, pauses, pitch range, breathiness.
         """
-        for i, sentence, gap in text_pieces.pieces(text):
-            samples = self.synthesize_sentence(text_pieces.speakable(sentence), voice=voice, speed=speed,
-                                               prosody=prosody, gap_s=gap, seed=i)
-            yield Audio.from_array(samples, self.sample_rate, source=f"piper:{self.model_name}", text=sentence,
-                                   meta={"engine": "piper", "voice": voice.id, "sentence": i})
+        yield from P.by_sentence(self, text, voice=voice, speed=speed, prosody=prosody, name="piper",
+                                 source=f"piper:{self.model_name}")
 
 
 def _session(model: Path, threads: int):

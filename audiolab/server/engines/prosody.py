@@ -28,13 +28,17 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from audiolab.audio import Audio
+from audiolab.server import text_pieces
 from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 
 __all__ = [
+    "by_sentence",
     "Rule",
     "RULES",
     "LIMITS",
@@ -345,3 +349,19 @@ def finish_sentence(samples: np.ndarray, sr: int, *, prosody: ProsodyRequest, sp
 
 if __name__ == "__main__":  # pragma: no cover
     print(markdown_table())
+
+
+def by_sentence(engine, text: str, *, voice, speed: float, prosody: ProsodyRequest, name: str,
+                source: str) -> Iterator[Audio]:
+    """The ``synthesize`` loop the neural TTS engines share: one :class:`Audio` per piece of ``text``.
+
+    The text is cut by :func:`~audiolab.server.text_pieces.pieces` (the one cutter); each piece is
+    spoken by ``engine.synthesize_sentence`` with its pause after it and its index as the noise
+    seed, and yielded as soon as it is ready. ``name`` is the engine family in ``meta["engine"]``,
+    ``source`` the clip's source label.
+    """
+    for i, sentence, gap in text_pieces.pieces(text):
+        samples = engine.synthesize_sentence(text_pieces.speakable(sentence), voice=voice, speed=speed,
+                                             prosody=prosody, gap_s=gap, seed=i)
+        yield Audio.from_array(samples, engine.sample_rate, source=source, text=sentence,
+                               meta={"engine": name, "voice": voice.id, "sentence": i})
