@@ -43,7 +43,11 @@ def counts(handle, route: str) -> dict:
 
 
 def client(handle, key: str = "unused") -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=handle.url, api_key=key, max_retries=0)
+    # A plain httpx client: the SDK's default one, left unclosed when asyncio.run() ends, schedules
+    # its close on whatever loop runs when it is collected, and fails a later test with "Event
+    # loop is closed".
+    return openai.AsyncOpenAI(base_url=handle.url, api_key=key, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient())
 
 
 async def speech(c: openai.AsyncOpenAI, text: str = LESSON, **kw) -> tuple[str, bytes]:

@@ -123,7 +123,8 @@ def _beta_client(lab) -> openai.AsyncOpenAI:
     # The SDK's beta realtime client always dials wss:// unless told a websocket_base_url; plain
     # HTTP here (``audiolab serve --tls`` serves the wss:// it expects by default).
     return openai.AsyncOpenAI(
-        base_url=lab.base_url, api_key="sk-local", websocket_base_url=lab.base_url.replace("http", "ws", 1)
+        base_url=lab.base_url, api_key="sk-local", websocket_base_url=lab.base_url.replace("http", "ws", 1),
+        http_client=openai.DefaultAsyncHttpxClient(),  # no close scheduled on a later test's loop when collected
     )
 
 
