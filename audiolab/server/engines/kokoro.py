@@ -209,13 +209,9 @@ class KokoroEngine:
 
     def synthesize(self, text: str, *, voice, speed: float = 1.0,
                    prosody: ProsodyRequest = NEUTRAL_PROSODY) -> Iterator[Audio]:
-        """Yield one :class:`Audio` per sentence of ``text``, in order, each as soon as it is ready.
-
-        Args:
-            text: what to say (cut with :func:`~audiolab.server.text_pieces.pieces`).
-            voice: a :class:`~audiolab.server.registry.VoiceSpec` (style, pitch, rate).
-            speed: duration factor as in OpenAI's API: 2.0 takes half as long.
-            prosody: rate, pitch, volume, pauses, pitch range, breathiness.
-        """
+        """Yield one :class:`Audio` per sentence of ``text`` as soon as it is ready, as
+        :meth:`PiperEngine.synthesize <audiolab.server.engines.piper.PiperEngine.synthesize>` does;
+        ``voice`` is a :class:`~audiolab.server.registry.VoiceSpec` whose params name a Kokoro style
+        (or a blend of styles)."""
         yield from P.by_sentence(self, text, voice=voice, speed=speed, prosody=prosody, name="kokoro",
                                  source=f"kokoro:{voice.id}")
