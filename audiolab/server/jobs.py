@@ -14,6 +14,12 @@ decided here:
 - **Fairness.** Waiting jobs of one priority are served by client (API token and address),
   the client served least recently first: a client with a loop of requests gets its turn like
   the others, not ahead of them.
+- **Wide jobs.** An interactive job that starts on an idle server (nothing running, nothing
+  waiting) holds every slot and computes with the whole budget (:func:`granted_threads`): a
+  lone voice turn or streamed speech is not held to one core. At its next item boundary it
+  narrows to one slot as soon as another job waits, so the budget is never exceeded and a
+  newcomer waits at most one item (a token, a sentence). A job that started narrow widens at
+  an item boundary once it is alone.
 - **Bounds.** Past ``max_queue`` waiting jobs, or ``max_queue_per_client`` for one client, a
   request gets :class:`~audiolab.errors.RateLimited` (429 with ``retry-after``, which the SDK
   honours) instead of joining an unbounded pile-up.
@@ -31,9 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
-import hashlib
 import itertools
 import math
 import time
@@ -45,71 +49,26 @@ from typing import TypeVar
 import anyio.to_thread
 
 from audiolab.errors import RateLimited
+from audiolab.server.job_context import (
+    BULK,
+    INTERACTIVE,
+    ORDER,
+    ClientMiddleware,
+    client_id,
+    current_client,
+    current_priority,
+    granted_threads,
+    run_granted,
+    set_priority,
+)
 
-__all__ = ["JobRunner", "Reservation", "INTERACTIVE", "BULK", "set_priority", "client_id", "ClientMiddleware"]
+__all__ = ["JobRunner", "Reservation", "INTERACTIVE", "BULK", "set_priority", "client_id", "ClientMiddleware",
+           "granted_threads"]
 
 T = TypeVar("T")
 _DONE = object()
 
-INTERACTIVE = "interactive"
-BULK = "bulk"
-_ORDER = (INTERACTIVE, BULK)
-_ANONYMOUS = "anonymous"
 _SERVED_KEPT = 4096  # clients whose last service time is remembered
-_CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("audiolab_job_client", default=_ANONYMOUS)
-_PRIORITY: contextvars.ContextVar[str] = contextvars.ContextVar("audiolab_job_priority", default=BULK)
-
-
-def set_priority(priority: str) -> None:
-    """Run the jobs this request starts from now on (and those of the tasks it starts) at ``priority``.
-
-    A route calls it once it knows the request is interactive (``stream=true``, a streamed
-    speech format), so that every job of the request, from decoding the upload to the last
-    sentence, goes ahead of bulk work; jobs default to :data:`BULK`.
-    """
-    if priority not in _ORDER:
-        raise ValueError(f"priority must be one of {_ORDER}, not {priority!r}")
-    _PRIORITY.set(priority)
-
-
-def client_id(scope) -> str:
-    """Who a request comes from: a digest of its bearer token (if any) and the client's address.
-
-    The token is never kept, only 12 hex digits of its SHA-256. Works on an ASGI scope, or on a
-    Starlette ``Request``/``WebSocket`` (anything with ``.scope``).
-    """
-    scope = getattr(scope, "scope", scope)
-    headers = dict(scope.get("headers") or [])
-    raw = headers.get(b"authorization", b"").decode("latin-1")
-    token = raw[7:].strip() if raw[:7].lower() == "bearer " else ""
-    if not token and scope.get("type") == "websocket":
-        for proto in headers.get(b"sec-websocket-protocol", b"").decode("latin-1").split(","):
-            if proto.strip().startswith("openai-insecure-api-key."):
-                token = proto.strip().split(".", 1)[1]
-    host = (scope.get("client") or ("local", 0))[0]
-    who = hashlib.sha256(token.encode()).hexdigest()[:12] if token else "no-token"
-    return f"{who}@{host}"
-
-
-class ClientMiddleware:
-    """ASGI middleware: jobs started while serving a request or a WebSocket count against its client.
-
-    The client (:func:`client_id`) is kept in a context variable, which tasks started by the
-    handler (a realtime session's turns and responses) inherit, so callers of the runner need
-    not pass ``client=``.
-    """
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        token = _CLIENT.set(client_id(scope))
-        try:
-            return await self.app(scope, receive, send)
-        finally:
-            _CLIENT.reset(token)
 
 
 @dataclass(eq=False)
@@ -122,6 +81,7 @@ class _Lease:
     future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     queued_at: float = field(default_factory=time.perf_counter)
     started_at: float = 0.0
+    width: int = 1  # slots held: 1, or all of them for a wide job
 
 
 class JobRunner:
@@ -136,19 +96,21 @@ class JobRunner:
         metrics: a :class:`~audiolab.server.metrics.Metrics` to report to, or ``None``.
         reservation_linger_s: how long a released :meth:`reserve` still holds (a voice client
             that reconnects, or starts its next session, finds its slot free of bulk work).
+        wide: let an interactive job alone on the server hold every slot (see *Wide jobs*).
     """
 
     def __init__(self, *, max_concurrency: int = 2, max_queue: int = 64,
                  max_queue_per_client: int | None = None, threads_per_job: int = 1, metrics=None,
-                 reservation_linger_s: float = 15.0):
+                 reservation_linger_s: float = 15.0, wide: bool = True):
+        self.wide = wide
         self.reservation_linger_s = reservation_linger_s
         self.max_concurrency = max(1, max_concurrency)
         self.max_queue = max_queue
         self.max_queue_per_client = max_queue if max_queue_per_client is None else max_queue_per_client
         self.threads_per_job = max(1, threads_per_job)
         self.metrics = metrics
-        self._queues: dict[str, OrderedDict[str, deque[_Lease]]] = {p: OrderedDict() for p in _ORDER}
-        self._running: dict[str, int] = {p: 0 for p in _ORDER}
+        self._queues: dict[str, OrderedDict[str, deque[_Lease]]] = {p: OrderedDict() for p in ORDER}
+        self._running: dict[str, int] = {p: 0 for p in ORDER}
         self._reservations = 0
         self._served: OrderedDict[str, int] = OrderedDict()  # client -> sequence number of its last start
         self._sequence = itertools.count()
@@ -194,7 +156,7 @@ class JobRunner:
         """Hold one slot of the budget while the body runs; refuse with 429 when the queue is full."""
         lease = await self._acquire(priority, client, engine)
         try:
-            yield
+            yield lease
         finally:
             self._release(lease)
 
@@ -206,8 +168,9 @@ class JobRunner:
         :class:`ClientMiddleware`); ``engine`` labels the job in the metrics (found from ``fn``
         when it is an engine's method, or a lambda over one).
         """
-        async with self.slot(priority=priority, client=client, engine=engine or _engine_of(fn)):
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        async with self.slot(priority=priority, client=client, engine=engine or _engine_of(fn)) as lease:
+            return await anyio.to_thread.run_sync(functools.partial(run_granted, self._threads(lease),
+                                                                    functools.partial(fn, *args, **kwargs)))
 
     async def iterate(self, make_iter: Callable[[], Iterator[T]], *, priority: str | None = None,
                       client: str | None = None, engine: str | None = None) -> AsyncIterator[T]:
@@ -219,16 +182,17 @@ class JobRunner:
         cancelled), the item being made is allowed to finish, then the iterator is closed and
         the slot released: nothing keeps running, and the slot is never leaked.
         """
-        priority, client = priority or _PRIORITY.get(), client or _CLIENT.get()
+        priority, client = priority or current_priority(), client or current_client()
         engine = engine or _engine_of(make_iter)
         lease = await self._acquire(priority, client, engine)
         it = None
         try:
-            it = await _finish_even_if_cancelled(make_iter)
+            it = await _finish_even_if_cancelled(run_granted, self._threads(lease), make_iter)
             while True:
-                item = await _finish_even_if_cancelled(next, it, _DONE)
+                item = await _finish_even_if_cancelled(run_granted, self._threads(lease), next, it, _DONE)
                 if item is _DONE:
                     break
+                self._resize(lease)
                 if self._should_yield(lease):
                     self._release(lease)
                     lease = None
@@ -243,6 +207,25 @@ class JobRunner:
                 it.close()
 
     # --- scheduling ----------------------------------------------------------------------------
+    def _threads(self, lease: _Lease) -> int:
+        return lease.width * self.threads_per_job
+
+    def _may_widen(self, lease: _Lease) -> bool:
+        return (self.wide and lease.priority == INTERACTIVE and self.max_concurrency > 1
+                and self.running == lease.width and not self.waiting)
+
+    def _resize(self, lease: _Lease) -> None:
+        """At an item boundary: a wide job narrows to one slot when someone waits; a narrow one
+        widens when it is alone."""
+        if lease.width > 1 and self.waiting:
+            self._running[lease.priority] -= lease.width - 1
+            lease.width = 1
+            self._dispatch()
+        elif lease.width == 1 and self._may_widen(lease):
+            self._running[lease.priority] += self.max_concurrency - 1
+            lease.width = self.max_concurrency
+            self.peak_threads = max(self.peak_threads, self.threads_in_use)
+
     def _can_start(self, priority: str) -> bool:
         if self.running >= self.max_concurrency:
             return False
@@ -259,7 +242,7 @@ class JobRunner:
 
     def _dispatch(self) -> None:
         """Start waiting jobs while the budget allows, by priority, then fairly by client."""
-        for priority in _ORDER:
+        for priority in ORDER:
             while self._can_start(priority):
                 client = self._next_client(priority)
                 if client is None:
@@ -273,6 +256,9 @@ class JobRunner:
 
     def _start(self, lease: _Lease) -> None:
         self._running[lease.priority] += 1
+        if self._may_widen(lease):
+            self._running[lease.priority] += self.max_concurrency - 1
+            lease.width = self.max_concurrency
         self.peak_threads = max(self.peak_threads, self.threads_in_use)
         self._served[lease.client] = next(self._sequence)
         self._served.move_to_end(lease.client)
@@ -284,7 +270,7 @@ class JobRunner:
         lease.future.set_result(None)
 
     def _release(self, lease: _Lease) -> None:
-        self._running[lease.priority] -= 1
+        self._running[lease.priority] -= lease.width
         held = time.perf_counter() - lease.started_at
         self._job_s = 0.8 * self._job_s + 0.2 * held
         if self.metrics is not None:
@@ -306,11 +292,11 @@ class JobRunner:
 
     async def _acquire(self, priority: str | None, client: str | None, engine: str, *,
                        resumed: bool = False) -> _Lease:
-        priority = priority or _PRIORITY.get()
+        priority = priority or current_priority()
         if priority not in self._queues:
-            raise ValueError(f"priority must be one of {_ORDER}, not {priority!r}")
-        lease = _Lease(priority, client or _CLIENT.get(), engine)
-        ahead = any(self._queues[p] for p in _ORDER[:_ORDER.index(priority) + 1])
+            raise ValueError(f"priority must be one of {ORDER}, not {priority!r}")
+        lease = _Lease(priority, client or current_client(), engine)
+        ahead = any(self._queues[p] for p in ORDER[:ORDER.index(priority) + 1])
         if not resumed and (ahead or not self._can_start(priority)):  # a resumed job was admitted already
             self._check_bounds(lease)
         queue = self._queues[priority].setdefault(lease.client, deque())
@@ -343,22 +329,22 @@ class JobRunner:
         if lease.priority == BULK and self._reservations and self.max_concurrency > 1 and \
                 self._running[BULK] > self.max_concurrency - 1:
             return True
-        self._running[lease.priority] -= 1  # as if released
+        self._running[lease.priority] -= lease.width  # as if released
         try:
-            for priority in _ORDER:
+            for priority in ORDER:
                 client = self._next_client(priority)
                 if client is None or not self._can_start(priority):
                     continue
-                if (_ORDER.index(priority) < _ORDER.index(lease.priority) or priority == INTERACTIVE
+                if (ORDER.index(priority) < ORDER.index(lease.priority) or priority == INTERACTIVE
                         or client != lease.client):
                     return True
             return False
         finally:
-            self._running[lease.priority] += 1
+            self._running[lease.priority] += lease.width
 
     def _report_queues(self) -> None:
         if self.metrics is not None:
-            for p in _ORDER:
+            for p in ORDER:
                 self.metrics.queue_depth(p, self.waiting_for(p))
 
 

@@ -57,6 +57,7 @@ _FINAL = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*$")
 _LINES = re.compile(r"\s*\n\s*")
 _MARKDOWN = re.compile(r"[*_#`>|~]+")
 _FIRST_SLACK = 12  # cut the first sentence only if at least this many characters would follow
+_LATER_SLACK = 6  # and cut its next parts only if a word or more would follow
 _FIRST_CLAUSE_WORDS = 5
 
 
@@ -86,14 +87,19 @@ def _sentences(line: str) -> list[str]:
 
 
 def _split_long(piece: str, limit: int, first_limit: int) -> list[str]:
+    """Cut ``piece`` into parts of at most ``limit`` characters; the first part at most ``first_limit``,
+    each next one up to twice the one before (until ``limit``), so that while one part plays the
+    next, twice as long, has time to be synthesized. A part is cut only when a few words would
+    follow it."""
     out: list[str] = []
-    while len(piece) > (limit if out else first_limit):
-        limit_now = limit if out else first_limit
-        cut = max((m.end() for m in _CLAUSE.finditer(piece, 0, limit_now)), default=0)
-        if cut < limit_now // 3:
-            cut = piece.rfind(" ", 0, limit_now) + 1 or limit_now
+    now = first_limit
+    while len(piece) > now + (0 if now >= limit else _FIRST_SLACK if not out else _LATER_SLACK):
+        cut = max((m.end() for m in _CLAUSE.finditer(piece, 0, now)), default=0)
+        if cut < now // 3:
+            cut = piece.rfind(" ", 0, now) + 1 or now
         out.append(piece[:cut].strip())
         piece = piece[cut:].strip()
+        now = min(limit, now * 2)
     return out + ([piece] if piece else [])
 
 
@@ -102,8 +108,11 @@ def split_pieces(text: str, *, max_chars: int = 300, first_max_chars: int = 30) 
 
     A piece longer than ``max_chars`` is cut at a clause mark or a space. The first sentence,
     when it is longer than ``first_max_chars`` by more than a few words, is cut the same way at
-    ``first_max_chars``: the first streamed audio then needs a phrase, not a sentence, of
-    synthesis. Pieces with nothing to say (only punctuation) are merged into their neighbour.
+    ``first_max_chars``, and its rest in parts up to twice as long each: the first streamed audio
+    then needs a phrase, not a sentence, of synthesis, and each next part is ready before the
+    one playing ends (an engine about twice as fast as real time keeps up). A slower engine
+    asks for a shorter first phrase (``first_max_chars``).
+    Pieces with nothing to say (only punctuation) are merged into their neighbour.
     Engines speak a piece cut mid-sentence with :func:`speakable` (continuation intonation) and
     follow it with a short :func:`gap_after`.
 
@@ -122,8 +131,7 @@ def split_pieces(text: str, *, max_chars: int = 300, first_max_chars: int = 30) 
             merged.append(p)
     out: list[str] = []
     for p in merged:
-        first_limit = first_max_chars if not out and len(p) > first_max_chars + _FIRST_SLACK else max_chars
-        out += _split_long(p, max_chars, first_limit)
+        out += _split_long(p, max_chars, min(first_max_chars, max_chars) if not out else max_chars)
     return [p for p in out if p]
 
 
@@ -260,13 +268,15 @@ def gap_after(piece: str, *, last: bool) -> float:
     return SENTENCE_GAP_S if ends_sentence(piece) else CLAUSE_GAP_S
 
 
-def pieces(text: str) -> Iterator[tuple[int, str, float]]:
+def pieces(text: str, *, first_max_chars: int = 30) -> Iterator[tuple[int, str, float]]:
     """``(index, piece, gap_after_s)`` for each piece a TTS engine speaks in turn (see :func:`split_pieces`).
 
     Example:
         >>> [(i, p, round(g, 2)) for i, p, g in pieces("Hi. Bye.")]
         [(0, 'Hi.', 0.22), (1, 'Bye.', 0.0)]
+        >>> [p for _, p, _ in pieces("The quick brown fox jumps over the lazy dog.", first_max_chars=12)]
+        ['The quick', 'brown fox jumps over', 'the lazy dog.']
     """
-    found = split_pieces(text) or [text]
+    found = split_pieces(text, first_max_chars=first_max_chars) or [text]
     for i, piece in enumerate(found):
         yield i, piece, gap_after(piece, last=i == len(found) - 1)

@@ -186,3 +186,50 @@ def test_bulk_work_in_the_reserved_slot_gives_it_back_at_its_next_item():
         assert (jobs.running, jobs.waiting) == (0, 0)
 
     asyncio.run(main())
+
+
+def _granted_per_item(n, dt=0.05):
+    from audiolab.server.jobs import granted_threads
+
+    for _ in range(n):
+        time.sleep(dt)
+        yield granted_threads(1)
+
+
+def test_an_interactive_job_alone_computes_with_the_whole_budget_and_bulk_with_its_share():
+    from audiolab.server.jobs import BULK, granted_threads
+
+    async def main():
+        jobs = JobRunner(max_concurrency=2, threads_per_job=1)
+        alone = await jobs.run(granted_threads, 1, priority=INTERACTIVE)
+        bulk = await jobs.run(granted_threads, 1, priority=BULK)
+        narrow = JobRunner(max_concurrency=2, threads_per_job=1, wide=False)
+        return alone, bulk, await narrow.run(granted_threads, 1, priority=INTERACTIVE), jobs.peak_threads
+
+    assert asyncio.run(main()) == (2, 1, 1, 2)
+
+
+def test_a_wide_job_narrows_when_another_job_waits_so_the_budget_holds():
+    from audiolab.server.jobs import BULK
+
+    async def main():
+        jobs = JobRunner(max_concurrency=2, threads_per_job=1)
+        seen: list[int] = []
+
+        async def stream():
+            async for granted in jobs.iterate(lambda: _granted_per_item(12), priority=INTERACTIVE):
+                seen.append(granted)
+
+        task = asyncio.ensure_future(stream())
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        await jobs.run(time.sleep, 0.1, priority=BULK)
+        bulk_wait = time.perf_counter() - started
+        await task
+        return seen, bulk_wait, jobs.peak_threads
+
+    seen, bulk_wait, peak = asyncio.run(main())
+    assert seen[0] == 2 and 1 in seen, seen  # wide while alone, one share while the bulk job ran
+    assert seen[-1] == 2, seen  # and wide again once alone
+    assert bulk_wait < 0.1 + 0.2, bulk_wait  # the newcomer waited one item at most, not the stream
+    assert peak <= 2

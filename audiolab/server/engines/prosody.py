@@ -357,10 +357,12 @@ def by_sentence(engine, text: str, *, voice, speed: float, prosody: ProsodyReque
 
     The text is cut by :func:`~audiolab.server.text_pieces.pieces` (the one cutter); each piece is
     spoken by ``engine.synthesize_sentence`` with its pause after it and its index as the noise
-    seed, and yielded as soon as it is ready. ``name`` is the engine family in ``meta["engine"]``,
-    ``source`` the clip's source label.
+    seed, and yielded as soon as it is ready. An engine that needs a large share of real time
+    (Kokoro) sets ``first_piece_chars``, a shorter first phrase. ``name`` is the engine family in
+    ``meta["engine"]``, ``source`` the clip's source label.
     """
-    for i, sentence, gap in text_pieces.pieces(text):
+    first = int(getattr(engine, "first_piece_chars", 30))
+    for i, sentence, gap in text_pieces.pieces(text, first_max_chars=first):
         samples = engine.synthesize_sentence(text_pieces.speakable(sentence), voice=voice, speed=speed,
                                              prosody=prosody, gap_s=gap, seed=i)
         yield Audio.from_array(samples, engine.sample_rate, source=source, text=sentence,

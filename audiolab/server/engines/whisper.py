@@ -25,6 +25,7 @@ from pathlib import Path
 from audiolab.audio import Audio
 from audiolab.errors import EngineFailure, EngineUnavailable, InvalidRequest
 from audiolab.server.engines import Segment, TokenLogprob, Transcript, Word
+from audiolab.server.job_context import granted_threads
 from audiolab.server.weights import atomic_copy, file_lock, join_parts, marker_ok
 
 __all__ = ["WhisperEngine", "assemble_weights", "WEIGHT_SHA256", "SAMPLE_RATE"]
@@ -200,6 +201,11 @@ class WhisperEngine:
         self.workers = max(1, int(getattr(settings, "concurrency", 1)))
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
                                   cpu_threads=self.threads, num_workers=self.workers, local_files_only=True)
+        # The same weights with the whole budget, for a job the scheduler lets run alone
+        # (jobs.granted_threads); CTranslate2 fixes a model's threads when it is loaded.
+        budget = int(getattr(settings, "cpu_budget", self.threads)) if cpu_threads is None else self.threads
+        self._wide = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=budget,
+                                  num_workers=1, local_files_only=True) if budget > self.threads else None
         self._bytes = _byte_decoder()
 
     @property
@@ -304,7 +310,9 @@ class WhisperEngine:
             max_new = min(MAX_NEW_TOKENS, room) if room >= 16 else None
             # Speech spans go to faster-whisper as clip_timestamps (not vad_filter), so that
             # timestamps and each segment's ``seek`` stay on the original audio's time line.
-            segs, info = self.model.transcribe(
+            model = self._wide if self._wide is not None and granted_threads(self.threads) > self.threads \
+                else self.model
+            segs, info = model.transcribe(
                 samples, language=language, task=task, beam_size=beam_size,
                 temperature=list(_temperatures(temperature, self.max_fallbacks)),
                 initial_prompt=prompt or None, word_timestamps=word_timestamps, hotwords=hotwords or None,

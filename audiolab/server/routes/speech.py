@@ -311,8 +311,9 @@ async def create_speech(request: Request):
         raise EngineUnavailable(f"The voice '{voice.id}' needs {served.pip}, which is not installed. "
                                 "Run `make lab` to install the local engines.", package=served.pip)
     prosody = from_instructions(req["instructions"])
-    if req["stream_format"] == "sse" or req["format"] == "pcm":
-        set_priority(INTERACTIVE)  # audio played as it arrives goes ahead of bulk work
+    # Speech is listened to as it arrives (every format streams, as OpenAI's does): it goes ahead
+    # of bulk work (file transcriptions, eval loops), whatever the format.
+    set_priority(INTERACTIVE)
     events = req["stream_format"] == "sse"
 
     async def make(listeners):
