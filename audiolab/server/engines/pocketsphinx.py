@@ -56,10 +56,10 @@ class PocketSphinxEngine:
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                    temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                    logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
-                   beam_size: int | None = None) -> Transcript:
+                   beam_size: int | None = None, fallback: bool = True) -> Transcript:
         """Decode a whole clip (:class:`~audiolab.server.engines.protocols.SpeechToText`).
 
-        ``prompt``, ``temperature``, ``hotwords``, ``vad`` and ``beam_size`` have no PocketSphinx
+        ``prompt``, ``temperature``, ``hotwords``, ``vad``, ``beam_size`` and ``fallback`` have no PocketSphinx
         equivalent here and are ignored; words are always timed. ``logprobs`` gives one entry per recognised word
         (the decoder's
         posterior), as PocketSphinx has no sub-word tokens.
@@ -95,7 +95,7 @@ class PocketSphinxEngine:
     def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                logprobs: bool = False, hotwords: str | None = None, vad: Mapping | None = None,
-               beam_size: int | None = None) -> Iterator[Transcript]:
+               beam_size: int | None = None, fallback: bool = True) -> Iterator[Transcript]:
         """One :class:`Transcript` per segment. PocketSphinx decodes the clip in one pass here,
         so errors surface on this call, and the iterator then hands the segments out."""
         whole = self.transcribe(audio, language=language, task=task, logprobs=logprobs)

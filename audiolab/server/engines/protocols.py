@@ -53,7 +53,9 @@ class TranscribeOptions(_Options):
 
     ``task`` is ``"transcribe"`` or ``"translate"`` (to English); ``hotwords`` biases decoding
     (OpenAI's ``keywords``); ``vad`` cuts the audio into speech chunks first (OpenAI's
-    ``chunking_strategy`` as VAD options); ``beam_size`` overrides the engine's beam (1: greedy).
+    ``chunking_strategy`` as VAD options); ``beam_size`` overrides the engine's beam (1: greedy);
+    ``fallback=False`` skips Whisper's temperature fallback (a streaming decoder that decodes the
+    same audio again a moment later would rather have a quick answer than a retried one).
     """
 
     language: str | None = None
@@ -65,6 +67,7 @@ class TranscribeOptions(_Options):
     hotwords: str | None = None
     vad: Mapping | None = None
     beam_size: int | None = None
+    fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class SpeechToText(Protocol):
         hotwords: str | None = None,
         vad: Mapping | None = None,
         beam_size: int | None = None,
+        fallback: bool = True,
     ) -> Transcript:
         """The whole clip's transcript."""
         ...
@@ -143,6 +147,7 @@ class SpeechToText(Protocol):
         hotwords: str | None = None,
         vad: Mapping | None = None,
         beam_size: int | None = None,
+        fallback: bool = True,
     ) -> Iterator[Transcript]:
         """One :class:`Transcript` per segment, as each is decoded (options are checked on the call)."""
         ...

@@ -230,7 +230,7 @@ class WhisperEngine:
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                    temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                    logprobs: bool = False, hotwords: str | None = None,
-                   vad: Mapping | None = None, beam_size: int | None = None) -> Transcript:
+                   vad: Mapping | None = None, beam_size: int | None = None, fallback: bool = True) -> Transcript:
         """Transcribe (or, with ``task="translate"``, translate to English) a whole clip.
 
         Args:
@@ -246,6 +246,8 @@ class WhisperEngine:
                 ``min_silence_duration_ms``, ``speech_pad_ms``...), over :data:`DEFAULT_VAD`;
                 with ``settings.stt_vad`` (the default) the cut is made even when ``vad`` is None.
             beam_size: this call's beam width (1 = greedy, quicker); the engine's by default.
+            fallback: retry a failed decode at higher temperatures (Whisper's ladder); ``False``
+                decodes once, as a streaming decoder wants for passes it will redo.
 
         Returns:
             A :class:`Transcript` with whisper segments, ``language`` as a code and ``duration``;
@@ -254,7 +256,7 @@ class WhisperEngine:
         """
         parts = list(self.stream(audio, language=language, prompt=prompt, temperature=temperature,
                                  task=task, word_timestamps=word_timestamps, logprobs=logprobs,
-                                 hotwords=hotwords, vad=vad, beam_size=beam_size))
+                                 hotwords=hotwords, vad=vad, beam_size=beam_size, fallback=fallback))
         segments = tuple(s for p in parts for s in p.segments)
         lps = tuple(lp for p in parts for lp in (p.logprobs or ())) if logprobs else None
         lang = parts[0].language if parts else (language or "en")
@@ -265,7 +267,8 @@ class WhisperEngine:
     def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                logprobs: bool = False, hotwords: str | None = None,
-               vad: Mapping | None = None, beam_size: int | None = None) -> Iterator[Transcript]:
+               vad: Mapping | None = None, beam_size: int | None = None,
+               fallback: bool = True) -> Iterator[Transcript]:
         """Like :meth:`transcribe`, but yield a :class:`Transcript` per segment as it is decoded.
 
         Each yielded value holds one new segment (``segments`` has length 1, ``text`` is that
@@ -282,7 +285,7 @@ class WhisperEngine:
         return self._segments(samples, audio.duration, language=language, prompt=prompt,
                               temperature=temperature, task=task, word_timestamps=word_timestamps,
                               logprobs=logprobs, hotwords=hotwords, vad=vad,
-                              beam_size=beam_size or self.beam_size)
+                              beam_size=beam_size or self.beam_size, fallback=fallback)
 
     def speech_spans(self, samples, vad: Mapping | None = None) -> list[float]:
         """Where ``samples`` (16 kHz mono) hold speech, per Silero VAD, as ``clip_timestamps``."""
@@ -292,7 +295,7 @@ class WhisperEngine:
         return _spans(get_speech_timestamps(samples, options), SAMPLE_RATE)
 
     def _segments(self, samples, duration: float, *, language, prompt, temperature, task, word_timestamps,
-                  logprobs, hotwords, vad, beam_size) -> Iterator[Transcript]:
+                  logprobs, hotwords, vad, beam_size, fallback=True) -> Iterator[Transcript]:
         deadline = time.monotonic() + self.budget_s + self.budget_rtf * duration
         try:
             clips: list[float] | str = "0"
@@ -314,7 +317,7 @@ class WhisperEngine:
                 else self.model
             segs, info = model.transcribe(
                 samples, language=language, task=task, beam_size=beam_size,
-                temperature=list(_temperatures(temperature, self.max_fallbacks)),
+                temperature=list(_temperatures(temperature, self.max_fallbacks if fallback else 0)),
                 initial_prompt=prompt or None, word_timestamps=word_timestamps, hotwords=hotwords or None,
                 condition_on_previous_text=True, compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
                 log_prob_threshold=LOG_PROB_THRESHOLD, no_speech_threshold=NO_SPEECH_THRESHOLD,
