@@ -32,6 +32,7 @@ from audiolab.server.routes import (
     health,
     models,
     realtime,
+    realtime_translations,
     speech,
     transcriptions,
     translations,
@@ -182,7 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             type_="server_error",
         )
 
-    for resource in (health, models, speech, voices, transcriptions, translations, chat, realtime):
+    for resource in (health, models, speech, voices, transcriptions, translations, chat, realtime,
+                     realtime_translations):
         app.include_router(resource.router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -29,6 +29,7 @@ __all__ = [
     "MODELS",
     "ALIASES",
     "VOICES",
+    "TRANSLATION_VOICES",
     "OPENAI_VOICES",
     "RETIRED",
     "ENGINES",
@@ -179,6 +180,9 @@ def _aliases() -> dict[str, Alias]:
         Alias("gpt-live-transcribe", "whisper-base", "stt", response_formats=STT_GPT_FORMATS, logprobs=True),
         Alias("gpt-4o-transcribe-diarize", "whisper-base", "stt",
               response_formats=("json", "text", "diarized_json"), shutdown=_STT_SHUTDOWN),
+        # Realtime translation sessions (wss /v1/realtime/translations): whisper's translate task
+        # into English, the chat model from English into the other TRANSLATION_VOICES languages.
+        Alias("gpt-realtime-translate", "whisper-base", "translation"),
     ]
     for cid in ("gpt-audio", "gpt-audio-1.5", "gpt-audio-mini", "gpt-audio-mini-2025-12-15",
                 "gpt-4o-mini", "gpt-4o", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.4", "gpt-5.5"):
@@ -281,6 +285,11 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
         ]
     }
 )
+
+
+#: The output languages a realtime translation session can serve (ISO-639-1), each with the voice
+#: that speaks it: English from whisper's translate task, the others through the chat model.
+TRANSLATION_VOICES: Mapping[str, str] = _ro({"en": "marin", "es": "espeak-es", "fr": "espeak-fr", "de": "espeak-de"})
 
 
 def _installed(packages: tuple[str, ...]) -> bool:

@@ -1,0 +1,81 @@
+"""Turning re-decoded hypotheses of a growing audio window into append-only text.
+
+A streaming translation decodes the same window again as it grows, and each pass may change its
+last words (a word cut in half, a clause not yet heard). Deltas on the wire are append-only, so
+only words that two consecutive passes agree on are sent (*local agreement*, as in
+whisper-streaming, Macháček et al. 2023); when the window ends (a pause, or the session closes)
+its last hypothesis is sent whole. Words are compared without case and punctuation, and sent as
+the latest pass wrote them.
+
+Example:
+    >>> a = Agreement()
+    >>> a.update("Good morning every")
+    ''
+    >>> a.update("Good morning everyone. Today we")
+    'Good morning'
+    >>> a.finish("Good morning everyone. Today we are here.")
+    ' everyone. Today we are here.'
+    >>> a.update("Next")  # a new window: the next delta starts with a space
+    ''
+    >>> a.finish("Next one.")
+    ' Next one.'
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["Agreement"]
+
+_NON_WORD = re.compile(r"[^\w']+")
+
+
+def _key(word: str) -> str:
+    return _NON_WORD.sub("", word.lower())
+
+
+class Agreement:
+    """Append-only text from successive hypotheses of one window at a time (see the module doc)."""
+
+    def __init__(self):
+        self.text = ""  # everything sent so far, over all windows
+        self._sent = 0  # words of the current window already sent
+        self._previous: list[str] | None = None
+
+    def _emit(self, words: list[str]) -> str:
+        new = words[self._sent:]
+        if not new:
+            return ""
+        self._sent = len(words)
+        delta = " ".join(new)
+        if self.text:
+            delta = " " + delta
+        self.text += delta
+        return delta
+
+    def update(self, hypothesis: str) -> str:
+        """A new pass over the (grown) window; returns the newly agreed words as a delta ('' if none)."""
+        words = hypothesis.split()
+        previous, self._previous = self._previous, words
+        if previous is None:
+            return ""
+        agreed = 0
+        for a, b in zip(previous, words):
+            if _key(a) != _key(b):
+                break
+            agreed += 1
+        if agreed <= self._sent:
+            return ""
+        return self._emit(words[:agreed])
+
+    def finish(self, hypothesis: str) -> str:
+        """The window's last pass: send the rest of it and start a new window."""
+        words = hypothesis.split()
+        # A final pass that changed words already sent cannot take them back: send only what follows.
+        delta = self._emit(words) if len(words) > self._sent else ""
+        self._sent, self._previous = 0, None
+        return delta
+
+    def reset_window(self) -> None:
+        """Start a new window without sending anything more of this one."""
+        self._sent, self._previous = 0, None
