@@ -9,7 +9,9 @@ Modules, one concept each (the server side lives in :mod:`audiolab.server.realti
 - :mod:`~audiolab.realtime.timeline`: :class:`TimedEvent`, :class:`Timeline`, :class:`RealtimeRun`;
 - :mod:`~audiolab.realtime.meter`: :class:`RealtimeMeter`, the usage and latency row a realtime
   call leaves in the history;
-- :mod:`~audiolab.realtime.events`: the event names, once.
+- :mod:`~audiolab.realtime.events`: the event names, once;
+- :mod:`~audiolab.realtime.translation`: :func:`translate_live` and :class:`TranslationRun`, a
+  Realtime translation session driven from a clip.
 
 Example:
     >>> from audiolab import realtime
@@ -21,11 +23,12 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["connection", "conversation", "events", "meter", "timeline"],
+    submodules=["connection", "conversation", "events", "meter", "timeline", "translation"],
     submod_attrs={
         "conversation": ["transcribe_realtime", "converse", "LiveTranscription"],
         "connection": ["RealtimeConnection"],
         "timeline": ["TimedEvent", "Timeline", "RealtimeRun"],
         "meter": ["RealtimeMeter"],
+        "translation": ["translate_live", "TranslationRun"],
     },
 )
