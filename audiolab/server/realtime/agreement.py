@@ -15,6 +15,12 @@ Example:
     'Good morning'
     >>> a.finish("Good morning everyone. Today we are here.")
     ' everyone. Today we are here.'
+    >>> a.update("I saw")
+    ''
+    >>> a.update("I saw the sea")
+    ' I saw'
+    >>> a.finish("We saw the sea.")  # 'I saw' was sent: what follows 'saw'
+    ' the sea.'
     >>> a.update("Next")  # a new window: the next delta starts with a space
     ''
     >>> a.finish("Next one.")
@@ -40,13 +46,18 @@ class Agreement:
     def __init__(self):
         self.text = ""  # everything sent so far, over all windows
         self._sent = 0  # words of the current window already sent
+        self._window: list[str] = []  # those words
         self._previous: list[str] | None = None
 
     def _emit(self, words: list[str]) -> str:
-        new = words[self._sent:]
+        return self._emit_from(words, self._sent)
+
+    def _emit_from(self, words: list[str], start: int) -> str:
+        new = words[start:]
         if not new:
             return ""
-        self._sent = len(words)
+        self._window = self._window[:self._sent] + new
+        self._sent = len(self._window)
         delta = " ".join(new)
         if self.text:
             delta = " " + delta
@@ -69,13 +80,24 @@ class Agreement:
         return self._emit(words[:agreed])
 
     def finish(self, hypothesis: str) -> str:
-        """The window's last pass: send the rest of it and start a new window."""
+        """The window's last pass: send the rest of it and start a new window.
+
+        Words already sent cannot be taken back. If the last pass changed them, what follows is
+        taken from after the last sent word where the last pass has it too (``a b c`` sent, last
+        pass ``a x c d``: `` d``), else after as many words as were sent.
+        """
         words = hypothesis.split()
-        # A final pass that changed words already sent cannot take them back: send only what follows.
-        delta = self._emit(words) if len(words) > self._sent else ""
-        self._sent, self._previous = 0, None
+        sent = self._window[:self._sent]
+        start = self._sent
+        if sent and [_key(w) for w in words[:len(sent)]] != [_key(w) for w in sent]:
+            last = _key(sent[-1])
+            found = [j for j, w in enumerate(words[:len(sent) + 3]) if _key(w) == last]
+            if found:
+                start = found[-1] + 1
+        delta = self._emit_from(words, start)
+        self._sent, self._previous, self._window = 0, None, []
         return delta
 
     def reset_window(self) -> None:
         """Start a new window without sending anything more of this one."""
-        self._sent, self._previous = 0, None
+        self._sent, self._previous, self._window = 0, None, []

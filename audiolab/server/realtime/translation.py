@@ -50,8 +50,8 @@ __all__ = ["TranslationSession", "FIRST_PASS_MS", "STEP_MS", "MAX_WINDOW_MS"]
 log = logging.getLogger("audiolab.server.realtime")
 
 FRAME_MS = 200  # elapsed_ms advances in engine frames of this size, as OpenAI's does
-FIRST_PASS_MS = 1000  # speech in a window before its first decode
-STEP_MS = 400  # new audio between two decodes of a growing window
+FIRST_PASS_MS = 1500  # audio in a window before its first decode (shorter ones were guesses)
+STEP_MS = 500  # new audio between two decodes of a growing window
 MAX_WINDOW_MS = 10_000  # a window is ended (decoded whole) by then even without a pause
 PAUSE_MS = 300  # the silence that ends a window (a sentence or clause: interpreters cut there too)
 _KEEP_IDLE_MS = 400  # audio kept before speech starts (the VAD's prefix)
@@ -243,13 +243,13 @@ class TranslationSession:
         english = self.config.language == "en"
         want_source = not english or (self.config.transcription is not None and final)
         if english:
-            result = await self._whisper(samples, "translate", self._target.text)
+            result = await self._whisper(samples, "translate", self._target.text, final=final)
             delta = self._target.finish(result.text) if final else self._target.update(result.text)
             self._lock_language(result, samples)
             if delta:
                 self._output(delta, elapsed)
         if want_source:
-            result = await self._whisper(samples, "transcribe", self._source.text)
+            result = await self._whisper(samples, "transcribe", self._source.text, final=final)
             self._lock_language(result, samples)
             delta = self._source.finish(result.text) if final else self._source.update(result.text)
             if delta:
@@ -278,11 +278,12 @@ class TranslationSession:
         if self._source_language is None and samples.size >= 2 * PCM_RATE and result.text.strip():
             self._source_language = result.language
 
-    async def _whisper(self, samples: np.ndarray, task: str, context: str):
-        """One greedy decode of a window, without Whisper's temperature fallback: on unclear audio
-        (eSpeak) the fallback doubles or triples a pass and its sampled text was worse, not better."""
+    async def _whisper(self, samples: np.ndarray, task: str, context: str, *, final: bool):
+        """One greedy decode of a window. A pass that will be redone skips Whisper's temperature
+        fallback (it doubles or triples a pass on unclear audio); a window's last pass keeps it, as
+        it is what breaks a repetition loop ("and the and the")."""
         engine = await self._engine("stt")
-        options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=False,
+        options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=final,
                                     prompt=context[-_PROMPT_CHARS:] or None)
         return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **options.kwargs(),
                                    priority=INTERACTIVE)
