@@ -219,8 +219,8 @@ async def create_chat_completion(request: Request):
         raise InvalidRequest("We could not parse the JSON body of your request. The body must be a JSON "
                              "object (Content-Type: application/json).", code="invalid_json") from None
     req = parse_chat_request(body, st.registry)
-    if req.stream:
-        set_priority(INTERACTIVE)  # an answer read as it is written goes ahead of bulk work
+    if req.stream or req.wants_audio or _hears_audio(body):
+        set_priority(INTERACTIVE)  # an answer read as it is written, or a spoken exchange, goes ahead of bulk work
     store = audio_store(request.app.state)
     llm = await st.jobs.run(st.registry.engine_for, req.spec)
     conv = await _conversation(req, st, store)
@@ -240,9 +240,17 @@ async def create_chat_completion(request: Request):
     return await sharing_of(st).respond("chat", key, make, request=request)
 
 
+def _hears_audio(body: dict) -> bool:
+    """Whether a (validated) request body holds spoken input (an ``input_audio`` part)."""
+    return any(isinstance(part, dict) and part.get("type") == "input_audio"
+               for m in body.get("messages") or () if isinstance(m, dict) and isinstance(m.get("content"), list)
+               for part in m["content"])
+
+
 async def _complete(st, req: ChatRequest, reply: _Reply, llm, tts, conv: _Conversation, heard: int, store):
     """The non-streaming answer, as one ``chat.completion``."""
-    deltas = await st.jobs.run(lambda: list(llm.chat(conv.messages, **_engine_options(req))))
+    # token by token under the scheduler: a job that waits gets a slot within a token, not an answer
+    deltas = [d async for d in st.jobs.iterate(lambda: llm.chat(conv.messages, **_engine_options(req)))]
     final, text = deltas[-1], "".join(d.text for d in deltas[:-1])
     message: dict = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
     out_s = None
