@@ -283,7 +283,7 @@ class TranslationSession:
         fallback (it doubles or triples a pass on unclear audio); a window's last pass keeps it, as
         it is what breaks a repetition loop ("and the and the")."""
         engine = await self._engine("stt")
-        options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=final,
+        options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=False,
                                     prompt=context[-_PROMPT_CHARS:] or None)
         return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **options.kwargs(),
                                    priority=INTERACTIVE)
