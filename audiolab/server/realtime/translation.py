@@ -243,13 +243,13 @@ class TranslationSession:
         english = self.config.language == "en"
         want_source = not english or (self.config.transcription is not None and final)
         if english:
-            result = await self._whisper(samples, "translate", self._target.text, final=final)
+            result = await self._whisper(samples, "translate", self._target.text)
             delta = self._target.finish(result.text) if final else self._target.update(result.text)
             self._lock_language(result, samples)
             if delta:
                 self._output(delta, elapsed)
         if want_source:
-            result = await self._whisper(samples, "transcribe", self._source.text, final=final)
+            result = await self._whisper(samples, "transcribe", self._source.text)
             self._lock_language(result, samples)
             delta = self._source.finish(result.text) if final else self._source.update(result.text)
             if delta:
@@ -278,10 +278,10 @@ class TranslationSession:
         if self._source_language is None and samples.size >= 2 * PCM_RATE and result.text.strip():
             self._source_language = result.language
 
-    async def _whisper(self, samples: np.ndarray, task: str, context: str, *, final: bool):
-        """One greedy decode of a window. A pass that will be redone skips Whisper's temperature
-        fallback (it doubles or triples a pass on unclear audio); a window's last pass keeps it, as
-        it is what breaks a repetition loop ("and the and the")."""
+    async def _whisper(self, samples: np.ndarray, task: str, context: str):
+        """One greedy decode of a window, without Whisper's temperature fallback: on unclear audio
+        (eSpeak) the fallback doubled or tripled a pass, and on a repetition loop ("and the and
+        the") a window's last pass took 44 s, still looping."""
         engine = await self._engine("stt")
         options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=False,
                                     prompt=context[-_PROMPT_CHARS:] or None)
