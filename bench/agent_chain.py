@@ -92,9 +92,12 @@ def main(argv=None) -> None:
                                      response_format="wav").read()
     question = audiolab.Audio.from_bytes(wav)
 
-    def unique(i: int) -> bytes:  # i x 10 ms of silence more: other bytes, the same question
+    rng = np.random.default_rng()  # fresh per invocation: a later run of this script is not a cache hit either
+
+    def unique(i: int) -> bytes:  # i x 10 ms of silence more and a -90 dB dither: other bytes, the same question
         pad = np.zeros(int(question.sr * 0.01 * i), dtype=np.float32)
         samples = np.concatenate([question.to_mono().samples, pad])
+        samples = samples + rng.normal(0, 3e-5, samples.shape).astype(np.float32)
         return audiolab.Audio.from_array(samples, question.sr).to_wav_bytes()
 
     print(f"backend {lab.backend} ({lab.base_url}); question {question.duration:.1f} s: {QUESTION!r}")

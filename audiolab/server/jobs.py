@@ -15,11 +15,11 @@ decided here:
   the client served least recently first: a client with a loop of requests gets its turn like
   the others, not ahead of them.
 - **Wide jobs.** An interactive job that starts on an idle server (nothing running, nothing
-  waiting) holds every slot and computes with the whole budget (:func:`granted_threads`): a
-  lone voice turn or streamed speech is not held to one core. At its next item boundary it
-  narrows to one slot as soon as another job waits, so the budget is never exceeded and a
-  newcomer waits at most one item (a token, a sentence). A job that started narrow widens at
-  an item boundary once it is alone.
+  waiting) on an idle machine (:mod:`~audiolab.server.machine_load`) holds every slot and
+  computes with the whole budget (:func:`granted_threads`): a lone voice turn or streamed speech
+  is not held to one core. At its next item boundary it narrows to one slot as soon as another
+  job waits, so the budget is never exceeded and a newcomer waits at most one item (a token, a
+  sentence). A job that started narrow widens at an item boundary once it is alone.
 - **Bounds.** Past ``max_queue`` waiting jobs, or ``max_queue_per_client`` for one client, a
   request gets :class:`~audiolab.errors.RateLimited` (429 with ``retry-after``, which the SDK
   honours) instead of joining an unbounded pile-up.
@@ -61,6 +61,7 @@ from audiolab.server.job_context import (
     run_granted,
     set_priority,
 )
+from audiolab.server.machine_load import other_busy_cores
 
 __all__ = ["JobRunner", "Reservation", "INTERACTIVE", "BULK", "set_priority", "client_id", "ClientMiddleware",
            "granted_threads"]
@@ -69,6 +70,8 @@ T = TypeVar("T")
 _DONE = object()
 
 _SERVED_KEPT = 4096  # clients whose last service time is remembered
+#: A job goes wide only while other programs keep less than this many cores busy.
+OTHERS_IDLE_CORES = 0.3
 
 
 @dataclass(eq=False)
@@ -97,12 +100,16 @@ class JobRunner:
         reservation_linger_s: how long a released :meth:`reserve` still holds (a voice client
             that reconnects, or starts its next session, finds its slot free of bulk work).
         wide: let an interactive job alone on the server hold every slot (see *Wide jobs*).
+        others_busy: cores other programs keep busy (``None``: unknown); a job goes wide only
+            below :data:`OTHERS_IDLE_CORES`.
     """
 
     def __init__(self, *, max_concurrency: int = 2, max_queue: int = 64,
                  max_queue_per_client: int | None = None, threads_per_job: int = 1, metrics=None,
-                 reservation_linger_s: float = 15.0, wide: bool = True):
+                 reservation_linger_s: float = 15.0, wide: bool = True,
+                 others_busy: Callable[[], float | None] = other_busy_cores):
         self.wide = wide
+        self._others_busy = others_busy
         self.reservation_linger_s = reservation_linger_s
         self.max_concurrency = max(1, max_concurrency)
         self.max_queue = max_queue
@@ -211,8 +218,11 @@ class JobRunner:
         return lease.width * self.threads_per_job
 
     def _may_widen(self, lease: _Lease) -> bool:
-        return (self.wide and lease.priority == INTERACTIVE and self.max_concurrency > 1
-                and self.running == lease.width and not self.waiting)
+        if not (self.wide and lease.priority == INTERACTIVE and self.max_concurrency > 1
+                and self.running == lease.width and not self.waiting):
+            return False
+        others = self._others_busy()  # spinning engine threads collapse when another program holds a core
+        return others is None or others < OTHERS_IDLE_CORES
 
     def _resize(self, lease: _Lease) -> None:
         """At an item boundary: a wide job narrows to one slot when someone waits; a narrow one

@@ -200,20 +200,23 @@ def test_an_interactive_job_alone_computes_with_the_whole_budget_and_bulk_with_i
     from audiolab.server.jobs import BULK, granted_threads
 
     async def main():
-        jobs = JobRunner(max_concurrency=2, threads_per_job=1)
+        jobs = JobRunner(max_concurrency=2, threads_per_job=1, others_busy=lambda: 0.0)
         alone = await jobs.run(granted_threads, 1, priority=INTERACTIVE)
         bulk = await jobs.run(granted_threads, 1, priority=BULK)
         narrow = JobRunner(max_concurrency=2, threads_per_job=1, wide=False)
-        return alone, bulk, await narrow.run(granted_threads, 1, priority=INTERACTIVE), jobs.peak_threads
+        # another program holds a core: two spinning threads would be slower than one
+        busy = JobRunner(max_concurrency=2, threads_per_job=1, others_busy=lambda: 1.0)
+        return (alone, bulk, await narrow.run(granted_threads, 1, priority=INTERACTIVE),
+                await busy.run(granted_threads, 1, priority=INTERACTIVE), jobs.peak_threads)
 
-    assert asyncio.run(main()) == (2, 1, 1, 2)
+    assert asyncio.run(main()) == (2, 1, 1, 1, 2)
 
 
 def test_a_wide_job_narrows_when_another_job_waits_so_the_budget_holds():
     from audiolab.server.jobs import BULK
 
     async def main():
-        jobs = JobRunner(max_concurrency=2, threads_per_job=1)
+        jobs = JobRunner(max_concurrency=2, threads_per_job=1, others_busy=lambda: 0.0)
         seen: list[int] = []
 
         async def stream():
@@ -233,3 +236,22 @@ def test_a_wide_job_narrows_when_another_job_waits_so_the_budget_holds():
     assert seen[-1] == 2, seen  # and wide again once alone
     assert bulk_wait < 0.1 + 0.2, bulk_wait  # the newcomer waited one item at most, not the stream
     assert peak <= 2
+
+
+def test_a_program_spinning_on_one_core_is_measured_as_about_one_busy_core():
+    import subprocess
+    import sys
+
+    from audiolab.server.machine_load import SAMPLE_S, OtherLoad
+
+    probe = OtherLoad()
+    if probe.busy_cores() is None:
+        pytest.skip("no /proc/stat on this system")
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(SAMPLE_S * 3)
+        busy = probe.busy_cores()
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy is not None and busy >= 0.6, busy  # this process's own threads are not counted
