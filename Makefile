@@ -4,12 +4,14 @@
 #   make unit   the fast tests: no engines, no weights (only the Python install), under 2 minutes
 #   make lint   ruff over audiolab, tests and bench
 #   make serve  run the local OpenAI-compatible backend on its own (http://127.0.0.1:8000/v1; TLS=1 for https)
-# Options: PYTHON=python3.11  JUPYTER_PORT=8888  LAB_FLAGS=--no-browser  PORT=8000  API_KEY=...
+#   make voila  notebook 02 as a classroom app (voila.json hides the cells tagged 'teacher')
+# Options: PYTHON=python3.11  JUPYTER_PORT=8888  VOILA_PORT=8866  LAB_FLAGS=--no-browser  PORT=8000  API_KEY=...
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 JUPYTER_PORT ?= 8888
+VOILA_PORT ?= 8866
 LAB_FLAGS ?= $(if $(DISPLAY),,--no-browser)
 # Jupyter refuses to run as root without this (containers, CI boxes).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -17,10 +19,10 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: unit lint lab test serve install system-deps kernel weights node-deps clean help
+.PHONY: unit lint lab voila test serve install system-deps kernel weights node-deps clean help
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,10p' Makefile
 
 $(BIN)/python:
 	@echo "==> Creating the virtual environment $(VENV) with $(PYTHON)"
@@ -51,6 +53,11 @@ install: system-deps $(STAMP) weights kernel
 lab: install
 	@echo "==> Starting JupyterLab on notebooks/ at http://127.0.0.1:$(JUPYTER_PORT)/lab (Ctrl-C stops it)"
 	$(BIN)/jupyter lab notebooks/ --port=$(JUPYTER_PORT) $(ROOT_FLAG) $(LAB_FLAGS)
+
+# Run from the repository root: Voila reads ./voila.json, which removes the cells tagged 'teacher'.
+voila: install
+	@echo "==> Serving notebook 02 as a Voila app at http://127.0.0.1:$(VOILA_PORT)/ (Ctrl-C stops it)"
+	$(BIN)/voila notebooks/02-voices-and-tone.ipynb --port=$(VOILA_PORT) $(LAB_FLAGS)
 
 # The official OpenAI Node SDK for tests/node (pinned in its package-lock.json); skipped without npm.
 NODE_MODULES := tests/node/node_modules/.package-lock.json

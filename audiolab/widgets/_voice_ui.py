@@ -166,8 +166,10 @@ class VoiceLabUI:
     def _ab_start(self):
         start = w.Button(description="Start blind test", icon="headphones")
         start.on_click(lambda _: self._ab_round())
-        return w.VBox([w.HTML(f"Two clips, named A and B in random order. Votes are appended to "
-                              f"<code>{esc(str(self.vl.votes_path))}</code>."), start])
+        where = ("kept in memory only" if self.vl.votes_path is None
+                 else "saved to a file of this session's own" if "{session}" in str(self.vl.votes_path)
+                 else f"added to <code>{esc(str(self.vl.votes_path))}</code>")
+        return w.VBox([w.HTML(f"Two clips, named A and B in random order. Your votes are {where}."), start])
 
     def _ab_round(self) -> None:
         try:
@@ -184,7 +186,8 @@ class VoiceLabUI:
         side = w.Layout(flex="1 1 0%", min_width="240px")
         players = w.HBox([w.HTML(f"<b>A</b>{audio_tag(a)}", layout=side),
                           w.HTML(f"<b>B</b>{audio_tag(b)}", layout=side)])
-        note = w.HTML(f"{n} vote(s)" + (f"; ranking after {_AB_MIN_VOTES}" if n < _AB_MIN_VOTES else ""))
+        saved = f" · saved in <code>{esc(str(self.vl.ab.votes_path))}</code>" if self.vl.ab.votes_path else ""
+        note = w.HTML(f"{n} vote(s)" + (f"; ranking after {_AB_MIN_VOTES}" if n < _AB_MIN_VOTES else "") + saved)
         self.ab_box.children = [players, w.HBox(buttons), note, self._ab_results()]
 
     def _ab_vote(self, choice: str) -> None:

@@ -2,9 +2,10 @@
 
 Each round plays two clips under the names "A" and "B", in random order, and records which one
 the listener preferred (or a tie). Pairs are drawn so that every pair is heard about equally
-often. Votes go to a DataFrame and are appended to a CSV file, so a class can pool theirs with
-:func:`load_votes` and rank all the clips with one Bradley-Terry fit (bootstrap CIs) and a
-win-rate matrix (:mod:`audiolab.eval.preference`).
+often. Votes go to a DataFrame and to a CSV file of their own per session
+(:data:`SESSION_VOTES`), so two runs never pool into one file by accident; a class pools its
+files on purpose with :func:`load_votes` and ranks all the clips with one Bradley-Terry fit
+(bootstrap CIs) and a win-rate matrix (:mod:`audiolab.eval.preference`).
 
 Example:
     >>> import numpy as np
@@ -30,10 +31,12 @@ from pathlib import Path
 from audiolab.audio import Audio
 from audiolab.errors import InvalidRequest
 
-__all__ = ["BlindAB", "load_votes", "VOTE_COLUMNS"]
+__all__ = ["BlindAB", "load_votes", "VOTE_COLUMNS", "SESSION_VOTES"]
 
 #: Columns of the votes table and CSV; ``a``/``b`` are clip labels in the order they were played.
 VOTE_COLUMNS = ("timestamp", "session", "rater", "a", "b", "winner", "choice", "context")
+#: Default votes file: ``{session}`` becomes the session id (UTC start time and a random suffix).
+SESSION_VOTES = "output/votes/{session}.csv"
 _CHOICES = {"a": "A", "b": "B", "tie": "tie", "=": "tie", "draw": "tie", "same": "tie"}
 
 
@@ -42,7 +45,9 @@ class BlindAB:
 
     Args:
         clips: label -> clip; at least two.
-        votes_path: CSV the votes are appended to (``None``: keep them in memory only).
+        votes_path: CSV the votes are appended to; ``{session}`` in it becomes this session's id,
+            so each session writes its own file (``None``: keep them in memory only). A path
+            without ``{session}`` is shared on purpose: every session appends to it (a class pool).
         rater: who is listening, stored with each vote (for pooling a class's votes).
         context: stored with each vote, e.g. the text that was spoken.
         seed: for the pair order (reproducible sessions).
@@ -55,7 +60,7 @@ class BlindAB:
         self,
         clips: Mapping[str, Audio],
         *,
-        votes_path: str | os.PathLike | None = "voice_lab_votes.csv",
+        votes_path: str | os.PathLike | None = SESSION_VOTES,
         rater: str = "",
         context: str = "",
         seed: int | None = None,
@@ -63,9 +68,9 @@ class BlindAB:
         if len(clips) < 2:
             raise InvalidRequest("A blind A/B test needs at least two clips.", param="clips")
         self.clips = dict(clips)
-        self.votes_path = None if votes_path is None else Path(votes_path)
+        self.session = f"{_dt.datetime.now(_dt.UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.votes_path = None if votes_path is None else Path(str(votes_path).replace("{session}", self.session))
         self.rater, self.context = rater, context
-        self.session = uuid.uuid4().hex[:8]
         self._rng = random.Random(seed)
         self._rows: list[dict] = []
         self._heard = {frozenset(p): 0 for p in itertools.combinations(self.clips, 2)}

@@ -33,6 +33,7 @@ from audiolab.audio import PCM_RATE, Audio
 from audiolab.errors import InvalidRequest
 from audiolab.widgets._background import describe_error, run_sync, scoped_client
 from audiolab.widgets._render import LabPanel
+from audiolab.widgets.blind_ab import SESSION_VOTES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +138,8 @@ class VoiceLab(LabPanel):
             instructions, e.g. gpt-4o-mini-tts).
         speed: 0.25 to 4.0.
         concurrency: requests in flight at once.
-        votes_path: CSV the blind A/B votes are appended to (``None``: memory only).
+        votes_path: CSV the blind A/B votes go to; ``{session}`` becomes the session's id (the
+            default: one file per session, ``output/votes/<session>.csv``); ``None``: memory only.
         seed: for the blind A/B pair order.
 
     Raises:
@@ -151,7 +153,7 @@ class VoiceLab(LabPanel):
 
     def __init__(self, lab=None, *, text: str = TEXT_PRESETS["pangram"], voices=("alloy", "coral"),
                  instructions=("neutral", "calm", "excited", "whisper"), models=None, speed: float = 1.0,
-                 concurrency: int = 4, votes_path="voice_lab_votes.csv", seed: int | None = None):
+                 concurrency: int = 4, votes_path=SESSION_VOTES, seed: int | None = None):
         if lab is None:
             import audiolab
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+#: Screenshots the README shows (committed): what a teacher and a class will see.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 #: What marks an error as coming from our widgets: anywidget loads their ESM from blob: URLs.
 _OURS = ("anywidget", "audiolab", "blob:", "alr-", "alp-")
 
@@ -46,6 +48,18 @@ def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def doc_screenshot(page, name: str, *, locator=None) -> Path:
+    """Save what the page (or one element of it) shows to docs/screenshots/<name>.png, for the README."""
+    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = DOC_SCREENSHOTS / f"{name}.png"
+    if locator is not None:
+        locator.scroll_into_view_if_needed()
+        locator.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=True)
     return path
 
 

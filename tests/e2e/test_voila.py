@@ -2,7 +2,9 @@
 
 Scenario 6 of issue #9. Voila runs the notebook top to bottom as a student's app (no
 ``AUDIOLAB_HEADLESS``: nobody simulates votes), then the page must show the Voice Lab grid,
-play its cells, take blind A/B votes, and show no error from any cell.
+play its cells, take blind A/B votes, and show no error from any cell. The repository's
+``voila.json`` (what ``make voila`` reads) hides the cells tagged ``teacher``: no code, no
+developer notes, no empty tables.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser_page import click_play, screenshot
+from tests.e2e.browser_page import click_play, doc_screenshot, screenshot
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02-voices-and-tone.ipynb"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "02-voices-and-tone.ipynb"
+# What the teacher-only cells say or print; none of it may reach the students' page.
+TEACHER_ONLY = ("For the teacher", "voila notebooks/", "vl.run()", "lab.aclient", "simulated listener",
+                "vote first", "client.audio.speech.create(", "ordinary SDK calls", "Pooling the class")
 CELLS = 4 * 4  # the notebook's VOICES × VIBES
 
 # Error outputs, however Voila's template renders them, and any stderr text.
@@ -29,6 +35,7 @@ def test_voices_notebook_runs_as_a_voila_app_with_working_widgets(voila_app, pag
     app_dir = tmp_path / "app"  # the app writes its votes CSV beside the notebook: not in the repo
     app_dir.mkdir()
     notebook = Path(shutil.copy(NOTEBOOK, app_dir))
+    shutil.copy(ROOT / "voila.json", app_dir)  # Voila reads it from its working directory
     app = voila_app(notebook)
     page.goto(app.url, wait_until="commit", timeout=60_000)
 
@@ -41,6 +48,11 @@ def test_voices_notebook_runs_as_a_voila_app_with_working_widgets(voila_app, pag
     for i in (0, CELLS - 1):
         assert click_play(page, players.nth(i))["duration"] > 0.5
     screenshot(page, "6-voila-02-voices-grid")
+    doc_screenshot(page, "voila-voice-lab")
+    shown = page.inner_text("body")
+    leaked = [t for t in TEACHER_ONLY if t in shown]
+    assert not leaked, f"teacher-only cells reached the students' page: {leaked}"
+    assert "Blind A/B" in shown and "Exercises" in shown  # the students' cells are all there
 
     # The blind A/B tab works in the app: a vote is counted.
     lab = page.locator(".widget-tab").first
