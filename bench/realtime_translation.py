@@ -3,7 +3,7 @@
     .venv/bin/python bench/realtime_translation.py [--repeats 3]
 
 Each run opens a fresh ``client.realtime.translations.connect()`` session and streams Spanish
-speech (eSpeak NG's Spanish voice, synthesized by the local TTS) in 200 ms chunks, each sent
+speech (Kokoro reading Spanish, voice ``kokoro-es``, synthesized by the local TTS) in 200 ms chunks, each sent
 when its 200 ms have passed, as a microphone does. Printed, as medians over the runs (after one
 warm-up run, not counted):
 
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     print(f"backend {lab.backend} ({lab.base_url}); load average before {_load()}")
 
     def spanish(text: str) -> Audio:
-        r = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="espeak-es", input=text,
+        r = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice="kokoro-es", input=text,
                                            response_format="wav")
         return Audio.from_bytes(r.read(), text=text)
 

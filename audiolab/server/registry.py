@@ -250,6 +250,10 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
                       description="Kokoro jf_tebukuro, as trained"),
             VoiceSpec("kokoro-kumo", _K, params=_ro({"voice": "jm_kumo"}),
                       description="Kokoro jm_kumo, as trained"),
+            # Spanish through Kokoro's espeak-ng "es" phonemes: whisper-base reads it back word for
+            # word where eSpeak NG's own Spanish often comes back garbled (notebook 12's source).
+            VoiceSpec("kokoro-es", _K, params=_ro({"voice": "jm_kumo", "lang": "es"}),
+                      description="Kokoro jm_kumo reading Spanish"),
             # OpenAI voice names: all neural. Kokoro gives five speakers and blends of their style
             # vectors (weighted means: voices in between); Piper joe's variants sit >= 1.3 semitones
             # apart in median F0 and pitch moves formants too (see engines/piper.py). Measured F0
@@ -289,7 +293,7 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
 
 #: The output languages a realtime translation session can serve (ISO-639-1), each with the voice
 #: that speaks it: English from whisper's translate task, the others through the chat model.
-TRANSLATION_VOICES: Mapping[str, str] = _ro({"en": "marin", "es": "espeak-es", "fr": "espeak-fr", "de": "espeak-de"})
+TRANSLATION_VOICES: Mapping[str, str] = _ro({"en": "marin", "es": "kokoro-es", "fr": "espeak-fr", "de": "espeak-de"})
 
 
 def _installed(packages: tuple[str, ...]) -> bool:

@@ -88,7 +88,7 @@ def _heard(lab, audio: Audio):
 
 
 async def test_spanish_speech_comes_out_as_english_text_and_speech(lab, spoken):
-    clip = spoken(SPANISH, "espeak-es")
+    clip = spoken(SPANISH, "kokoro-es")
     async with lab.aclient.realtime.translations.connect(model="gpt-realtime-translate") as conn:
         created = await _next(conn)
         assert created.type == "session.created"
@@ -227,7 +227,7 @@ def test_bad_client_secret_request_is_a_400_naming_the_parameter(lab, session, e
 
 
 def test_translate_live_times_both_transcripts(lab, spoken):
-    run = translate_live(lab, spoken(SPANISH, "espeak-es"), pace=0)
+    run = translate_live(lab, spoken(SPANISH, "kokoro-es"), pace=0)
     assert not run.errors
     assert run.input_transcript and run.output_transcript
     assert 0 < run.first_output_s <= max(d.t for d in run.deltas)
