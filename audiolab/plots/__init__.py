@@ -9,6 +9,7 @@ with ``ax`` it draws there. None calls ``plt.show()``.
 - :mod:`~audiolab.plots.voice`: voice comparisons (features, instruction deltas, preferences);
 - :mod:`~audiolab.plots.realtime`: a Realtime session's events under its waveform;
 - :mod:`~audiolab.plots.usage`: a session's calls, latency and cost;
+- :mod:`~audiolab.plots.table`: :func:`readable`, the tables students read (no Python tuples or paths);
 - :mod:`~audiolab.plots.figure`: :func:`new_figure` and the shared styling.
 
 Example:
@@ -23,7 +24,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["asr", "audio", "figure", "realtime", "usage", "voice"],
+    submodules=["asr", "audio", "figure", "realtime", "table", "usage", "voice"],
     submod_attrs={
         "figure": ["new_figure"],
         "audio": ["plot_audio", "plot_timeline", "plot_f0_contours"],
@@ -33,5 +34,6 @@ __getattr__, __dir__, __all__ = lazy.attach(
                   "style_by_vibe_and_voice", "FEATURE_LABELS"],
         "realtime": ["plot_events"],
         "usage": ["plot_history"],
+        "table": ["readable"],
     },
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from audiolab.errors import AudiolabError
+from audiolab.plots.table import readable
 from audiolab.widgets._background import describe_error, run_in_thread
 from audiolab.widgets._render import audio_tag, error_box, esc, figure_png, png_tag
 
@@ -191,7 +192,7 @@ class TranscriptLabUI:
             self._cards[r.run.label].value = self._card(r, final=True, timeline=True)
         self.cards.children = list(self._cards.values())
         df = self.tl.results.drop(columns=["text"])
-        self.table.value = df.round(3).to_html(index=False, na_rep="–")
+        self.table.value = readable(df).to_html(index=False)
         if self.tl.errors:
             self.errors.value = error_box("\n".join(self.tl.errors))
         self.status.value = f"{sum(r.error is None for r in results)} / {len(results)} runs"
