@@ -430,6 +430,7 @@ def plot_breakdown(df, *, ax=None):
         ax.plot([total], [y], marker="|", markersize=18, color="k")
     ax.set_xlabel("milliseconds after the question (median); | = answer complete")
     ax.invert_yaxis()
-    ax.legend(title="stage", fontsize=8, loc="lower right")
+    # Outside the bars, on the right: inside, it would hide a bar's "answer complete" tick.
+    ax.legend(title="stage", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title("Where the time goes before the first sound")
     return fig

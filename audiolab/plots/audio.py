@@ -22,7 +22,7 @@ import numpy as np
 
 from audiolab.plots.figure import _COLORS, _clean, _get, _new, _rect
 
-__all__ = ["plot_audio", "plot_timeline", "plot_f0_contours"]
+__all__ = ["plot_audio", "plot_timeline", "plot_f0_contours", "spectrogram_db", "TOP_DB"]
 
 
 def _draw_wave(ax, audio, *, max_points: int = 4000) -> None:
@@ -42,7 +42,10 @@ def _draw_wave(ax, audio, *, max_points: int = 4000) -> None:
 
 
 def plot_audio(audio, *, ax=None, spectrogram: bool = True, title: str | None = None):
-    """Waveform, and below it a log-power spectrogram (when the figure is new).
+    """Waveform, and below it a spectrogram in dB (when the figure is new).
+
+    The spectrogram is ``librosa.amplitude_to_db(|STFT|, ref=max, top_db=80)``: 0 dB is the
+    loudest bin of the clip and the colour scale spans the 80 dB below it, with a labelled colorbar.
 
     Example:
         >>> fig = plot_audio(real_speech()[0].audio)   # doctest: +SKIP
@@ -56,16 +59,42 @@ def plot_audio(audio, *, ax=None, spectrogram: bool = True, title: str | None = 
         return fig
     fig, (wave, spec) = _new(2, figsize=(8.0, 4.5), sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
     _draw_wave(wave, audio)
-    x = audio.to_mono().samples.astype(np.float64)
-    nfft = 1 << int(np.ceil(np.log2(0.025 * audio.sr)))
-    with np.errstate(divide="ignore"):  # digital silence has zero power: -inf dB is drawn as the floor
-        spec.specgram(x + 1e-9, NFFT=nfft, Fs=audio.sr, noverlap=nfft * 3 // 4, cmap="magma", scale="dB")
+    db = spectrogram_db(audio)
+    image = spec.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
+                        extent=(0, max(audio.duration, 1e-3), 0, audio.sr / 2), interpolation="nearest")
+    # An inset colorbar keeps the spectrogram as wide as the waveform above it (shared time axis).
+    bar = fig.colorbar(image, cax=spec.inset_axes((1.01, 0, 0.015, 1)))
+    bar.set_label("level (dB below the loudest)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     spec.set_ylim(0, min(audio.sr / 2, 8000))
-    spec.set_xlim(0, max(audio.duration, 1e-3))  # specgram's extent overhangs by half a window
+    spec.set_xlim(0, max(audio.duration, 1e-3))
     spec.set_ylabel("frequency (Hz)")
     spec.set_xlabel("time (s)")
     wave.set_title(title or (audio.text if audio.text and len(audio.text) < 90 else "") or "")
     return fig
+
+
+#: The spectrogram's dynamic range: quieter bins than this below the loudest are drawn as the floor.
+TOP_DB = 80.0
+
+
+def spectrogram_db(audio, *, window_s: float = 0.025):
+    """``|STFT|`` in dB relative to the clip's loudest bin, floored at ``-TOP_DB`` (frequency × frames).
+
+    Example:
+        >>> from audiolab.eval.datasets import real_speech
+        >>> db = spectrogram_db(real_speech()[0].audio.slice(0, 1))
+        >>> float(db.max()), float(db.min()) >= -TOP_DB
+        (0.0, True)
+    """
+    import librosa
+
+    x = audio.to_mono().samples.astype(np.float32)
+    nfft = 1 << int(np.ceil(np.log2(window_s * audio.sr)))
+    if len(x) < nfft:
+        x = np.pad(x, (0, nfft - len(x)))
+    magnitude = np.abs(librosa.stft(x, n_fft=nfft, hop_length=nfft // 4))
+    return librosa.amplitude_to_db(magnitude, ref=np.max, top_db=TOP_DB)
 
 
 def plot_timeline(audio, *, words=None, segments=None, events=None, ax=None):

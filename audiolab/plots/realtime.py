@@ -21,7 +21,25 @@ import numpy as np
 from audiolab.plots.figure import new_figure
 from audiolab.realtime.timeline import TIMELINE_ROWS, RealtimeRun
 
-__all__ = ["plot_events"]
+__all__ = ["plot_events", "played_answers"]
+
+
+def played_answers(run: RealtimeRun) -> list[tuple[float, object, float | None]]:
+    """Each spoken answer as the listener heard it: ``(start_s, audio, cut_s)``.
+
+    An answer plays from its first audio delta (session time); ``cut_s`` is how far into it a
+    ``conversation.item.truncate`` (barge-in) stopped it, None when it played to the end.
+    """
+    cuts = {e.item_id: (e.data or {}).get("audio_end_ms", e.audio_ms)
+            for e in run.timeline.of("conversation.item.truncate", direction="client")}
+    out = []
+    for r in run.responses:
+        if r.get("audio") is None or r.get("t_first_audio") is None:
+            continue
+        items = {e.item_id for e in run.timeline.events if e.response_id == r["id"] and e.item_id}
+        cut_ms = next((cuts[i] for i in items if cuts.get(i) is not None), None)
+        out.append((float(r["t_first_audio"]), r["audio"], None if cut_ms is None else cut_ms / 1000))
+    return out
 
 
 def plot_events(run: RealtimeRun, *, ax=None):
@@ -43,12 +61,18 @@ def plot_events(run: RealtimeRun, *, ax=None):
     x = np.asarray(run.input.samples)
     t = np.arange(len(x)) / run.input.sr
     ax_wave.plot(t, x, lw=0.5, color="0.3", label="you (sent)")
-    if run.output is not None and run.responses:
-        start = run.responses[0]["t_first_audio"] or 0.0
-        y = np.asarray(run.output.samples)
-        ax_wave.plot(start + np.arange(len(y)) / run.output.sr, y, lw=0.5, color="tab:orange", alpha=0.8,
-                     label="assistant (as received, played from first delta)")
-        ax_wave.legend(loc="upper right", fontsize=7)
+    for k, (start, clip, cut_s) in enumerate(played_answers(run)):
+        y = np.asarray(clip.samples)
+        ty = start + np.arange(len(y)) / clip.sr
+        heard = ty < start + cut_s if cut_s is not None else np.ones(len(y), bool)
+        colour = ("tab:orange", "tab:purple", "tab:brown", "tab:pink")[k % 4]
+        ax_wave.plot(ty[heard], y[heard], lw=0.5, color=colour, alpha=0.85, label=f"answer {k + 1} (as played)")
+        if cut_s is not None:
+            ax_wave.axvline(start + cut_s, color="tab:red", lw=1.2)
+            ax_wave.annotate(f"answer {k + 1} cut at {cut_s:.2f} s", (start + cut_s, 1.0), fontsize=7,
+                             xycoords=("data", "axes fraction"), ha="left", va="top", color="tab:red")
+    if run.responses and run.output is not None:
+        ax_wave.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     ax_wave.set_ylabel("amplitude")
     rows = [r for r in TIMELINE_ROWS if run.timeline.of(r)]
     for i, etype in enumerate(rows):

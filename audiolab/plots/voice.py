@@ -26,7 +26,7 @@ __all__ = ["plot_voice_features", "plot_bradley_terry", "plot_feature_deltas", "
 FEATURE_LABELS = {
     "f0_mean_hz": "mean F0 (Hz)",
     "f0_range_semitones": "F0 range (st)",
-    "speaking_rate": "rate (words/s)",
+    "speaking_rate": "rate (words/s)",  # prosody(text=...) counts words; VoiceLab always passes the text
     "pause_ratio": "pause ratio",
     "lufs": "loudness (LUFS)",
     "duration_s": "duration (s)",
@@ -41,14 +41,36 @@ def _tab10(i: int):
 
 
 def style_by_vibe_and_voice(ax, vibes: list[str], voices: list[str]) -> None:
-    """Recolour the lines of ``ax`` (one per take, in order): colour per instruction, style per voice."""
+    """Recolour the lines of ``ax`` (one per take, in order): colour per instruction, style per voice.
+
+    The legend then has one entry per instruction (its colour) and one per voice (its line style),
+    not one per line, and sits outside the axes, right of the traces.
+
+    Example:
+        >>> from audiolab.plots.figure import new_figure
+        >>> ax = new_figure().add_subplot()
+        >>> for _ in range(4):
+        ...     _ = ax.plot([0, 1], [100, 120])
+        >>> style_by_vibe_and_voice(ax, ["calm", "whisper", "calm", "whisper"], ["alloy", "alloy", "coral", "coral"])
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]
+        ['instruction', 'calm', 'whisper', 'voice', 'alloy', 'coral']
+    """
+    from matplotlib.lines import Line2D
+
     colours = {v: _tab10(i) for i, v in enumerate(dict.fromkeys(vibes))}
     styles = {v: _STYLES[i % len(_STYLES)] for i, v in enumerate(dict.fromkeys(voices))}
     for line, vibe, voice in zip(ax.get_lines(), vibes, voices):
         line.set_color(colours[vibe])
         line.set_linestyle(styles[voice])
-    if ax.get_legend() is not None:
-        ax.legend(fontsize="x-small", ncol=2, frameon=False, loc="upper right")
+    heading = lambda text: Line2D([], [], linestyle="none", label=text)  # noqa: E731
+    handles = ([heading("instruction")] + [Line2D([], [], color=c, lw=2, label=v) for v, c in colours.items()]
+               + [heading("voice")] + [Line2D([], [], color="0.25", ls=st, lw=1.5, label=v)
+                                       for v, st in styles.items()])
+    legend = ax.legend(handles=handles, fontsize="small", frameon=False, loc="upper left",
+                       bbox_to_anchor=(1.01, 1.0), handlelength=2.2)
+    for text in legend.get_texts():
+        if text.get_text() in ("instruction", "voice") and text.get_text() not in colours | styles:
+            text.set_fontweight("bold")
 
 
 def plot_feature_deltas(deltas, *, baseline: str = "neutral", features=None):
