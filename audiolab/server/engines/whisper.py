@@ -227,6 +227,18 @@ class WhisperEngine:
                 param="language", code="invalid_language_format")
         return code
 
+    def detect_language(self, audio: Audio, *, among: tuple[str, ...] = ()) -> str:
+        """The most probable language of the first 30 s (Whisper's language token), restricted to
+        the codes in ``among`` when given (OpenAI's ``languages[]`` candidates)."""
+        among = tuple(c for c in (self._check_language(c) for c in among) if c)
+        samples = audio.to_mono().resample(SAMPLE_RATE).samples
+        try:
+            _, _, probs = self.model.detect_language(samples[: int(WINDOW_S * SAMPLE_RATE)])
+        except (RuntimeError, ValueError) as exc:
+            raise EngineFailure(f"Whisper could not detect the language: {exc}") from exc
+        ranked = [code for code, _ in sorted(probs, key=lambda cp: -cp[1]) if not among or code in among]
+        return ranked[0] if ranked else among[0]
+
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                    temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
                    logprobs: bool = False, hotwords: str | None = None,

@@ -7,9 +7,6 @@ The SDK sends arrays as ``include[]=logprobs`` and objects as ``chunking_strateg
 
 from __future__ import annotations
 
-import base64
-import functools
-import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -25,13 +22,13 @@ from audiolab.server.engines import Transcript
 from audiolab.server.engines.protocols import TranscribeOptions
 from audiolab.server.registry import STT_ALL_FORMATS, Alias, ModelSpec
 from audiolab.server.routes import decode_audio, engine_headers, state
+from audiolab.server.routes._stt_fields import form_text, transcribe_fields
 
 __all__ = [
     "UPLOAD_EXTENSIONS",
     "SttRequest",
     "parse_request",
     "decode_upload",
-    "decode_references",
     "allowed_formats",
     "render",
     "sse_response",
@@ -63,6 +60,7 @@ class SttRequest:
     stream: bool = False
     vad: Mapping | None = None
     keywords: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
     speaker_names: tuple[str, ...] = ()
     speaker_refs: tuple[str, ...] = ()
 
@@ -72,85 +70,17 @@ class SttRequest:
 
     def options(self, *, task: str) -> TranscribeOptions:
         """What the engine is asked (OpenAI's ``keywords`` become ``hotwords``, ``chunking_strategy``
-        becomes ``vad``); a translation passes only its prompt and temperature, as OpenAI's does."""
+        becomes ``vad``); a translation passes only its prompt and temperature, as OpenAI's does.
+
+        The keywords reach Whisper as a short glossary in its context ("Kubrenix, Siobhan."): a
+        name the decoder has just "read" is what it then spells (ended as a sentence, the
+        glossary keeps the transcript's own casing and punctuation).
+        """
         if task == "translate":
             return TranscribeOptions(prompt=self.prompt, temperature=self.temperature, task="translate")
         return TranscribeOptions(language=self.language, prompt=self.prompt, temperature=self.temperature,
                                  word_timestamps="word" in self.granularities, logprobs=self.logprobs,
-                                 hotwords=" ".join(self.keywords) or None, vad=self.vad)
-
-
-def _values(form: FormData, name: str) -> list:
-    return [*form.getlist(name), *form.getlist(name + "[]")]
-
-
-def _text(form: FormData, name: str) -> str | None:
-    vals = _values(form, name)
-    if not vals:
-        return None
-    val = vals[-1]
-    if not isinstance(val, str):
-        raise InvalidRequest(f"'{name}' must be a string, not a file.", param=name, code="invalid_type")
-    return val
-
-
-def _list(form: FormData, name: str) -> tuple[str, ...]:
-    out = []
-    for v in _values(form, name):
-        if not isinstance(v, str):
-            raise InvalidRequest(f"'{name}' must hold strings, not files.", param=name, code="invalid_type")
-        out.append(v)
-    return tuple(out)
-
-
-def _bool(form: FormData, name: str) -> bool:
-    raw = _text(form, name)
-    if raw is None or raw.strip().lower() in ("", "false", "0", "null", "none"):
-        return False
-    if raw.strip().lower() in ("true", "1"):
-        return True
-    raise InvalidRequest(f"Invalid value for '{name}': expected a boolean, got {raw!r}.", param=name,
-                         code="invalid_type")
-
-
-def _chunking(form: FormData) -> Mapping | None:
-    """OpenAI's ``chunking_strategy`` as faster-whisper VAD options (``None``: one block)."""
-    flat = _text(form, "chunking_strategy")
-    nested = {k[len("chunking_strategy["):-1]: v for k, v in form.multi_items()
-              if k.startswith("chunking_strategy[") and k.endswith("]")}
-    if flat is not None and flat.strip().startswith("{"):  # a raw client sending the object as JSON
-        try:
-            nested = json.loads(flat)
-        except ValueError:
-            raise InvalidRequest("chunking_strategy is not valid JSON.", param="chunking_strategy",
-                                 code="invalid_value") from None
-        flat = None
-    if flat is not None and not nested:
-        if flat in ("", "null"):
-            return None
-        if flat != "auto":
-            raise InvalidRequest(f"Invalid value for 'chunking_strategy': {flat!r}. Use 'auto' or an object "
-                                 "with type 'server_vad'.", param="chunking_strategy", code="invalid_value")
-        return {}
-    if not nested:
-        return None
-    if nested.get("type") != "server_vad":
-        raise InvalidRequest("chunking_strategy.type must be 'server_vad'.", param="chunking_strategy.type",
-                             code="invalid_value")
-    vad: dict = {}
-    names = {"threshold": ("threshold", float), "silence_duration_ms": ("min_silence_duration_ms", int),
-             "prefix_padding_ms": ("speech_pad_ms", int)}
-    for key, (target, cast) in names.items():
-        if key in nested:
-            try:
-                vad[target] = cast(nested[key])
-            except (TypeError, ValueError):
-                raise InvalidRequest(f"Invalid value for 'chunking_strategy.{key}': {nested[key]!r}.",
-                                     param=f"chunking_strategy.{key}", code="invalid_value") from None
-    if "threshold" in vad and not 0.0 <= vad["threshold"] <= 1.0:
-        raise InvalidRequest("chunking_strategy.threshold must be between 0 and 1.",
-                             param="chunking_strategy.threshold", code="invalid_value")
-    return vad
+                                 hotwords=", ".join(self.keywords) + "." if self.keywords else None, vad=self.vad)
 
 
 def allowed_formats(spec: ModelSpec, alias: Alias | None, *, task: str) -> tuple[str, ...]:
@@ -163,7 +93,7 @@ def allowed_formats(spec: ModelSpec, alias: Alias | None, *, task: str) -> tuple
 
 
 def _response_format(form: FormData, spec: ModelSpec, alias: Alias | None, model: str, *, task: str) -> str:
-    fmt = (_text(form, "response_format") or "json").strip()
+    fmt = (form_text(form, "response_format") or "json").strip()
     known = (*STT_ALL_FORMATS, "diarized_json") if task == "transcribe" else STT_ALL_FORMATS
     if fmt not in known:
         raise InvalidRequest(f"Invalid value for 'response_format': '{fmt}'. Supported values are: "
@@ -177,7 +107,7 @@ def _response_format(form: FormData, spec: ModelSpec, alias: Alias | None, model
 
 
 def _temperature(form: FormData) -> float:
-    raw = _text(form, "temperature")
+    raw = form_text(form, "temperature")
     if raw in (None, ""):
         return 0.0
     try:
@@ -215,7 +145,7 @@ async def parse_request(request: Request, *, task: str) -> SttRequest:
     if size > st.settings.max_upload_bytes:
         raise PayloadTooLarge(f"Maximum content size limit ({st.settings.max_upload_bytes} bytes) exceeded "
                               f"({size} bytes read).", param="file", code="file_too_large")
-    model = _text(form, "model")
+    model = form_text(form, "model")
     if not model:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
     spec, alias = st.registry.resolve(model, "stt")
@@ -225,68 +155,14 @@ async def parse_request(request: Request, *, task: str) -> SttRequest:
 
     fmt = _response_format(form, spec, alias, model, task=task)
     temperature = _temperature(form)
-    language = (_text(form, "language") or "").strip().lower() or None
-    prompt = _text(form, "prompt") or None
+    language = (form_text(form, "language") or "").strip().lower() or None
+    prompt = form_text(form, "prompt") or None
 
     fields = {"language": language}
     if task == "transcribe":
-        fields = _transcribe_fields(form, model=model, alias=alias, fmt=fmt, prompt=prompt, language=language)
+        fields = {**fields, **transcribe_fields(form, model=model, alias=alias, fmt=fmt, prompt=prompt)}
     return SttRequest(upload=upload, model=model, spec=spec, alias=alias, response_format=fmt, prompt=prompt,
                       temperature=temperature, **fields)
-
-
-def _transcribe_fields(form: FormData, *, model: str, alias: Alias | None, fmt: str, prompt: str | None,
-                       language: str | None) -> dict:
-    """The fields only transcriptions have, checked against what the model id allows."""
-    diarize = alias is not None and alias.id == "gpt-4o-transcribe-diarize"
-    granularities = _list(form, "timestamp_granularities")
-    bad = [g for g in granularities if g not in ("word", "segment")]
-    if bad:
-        raise InvalidRequest(f"Invalid value for 'timestamp_granularities': {bad[0]!r}. Supported values "
-                             "are: 'word' and 'segment'.", param="timestamp_granularities", code="invalid_value")
-    if granularities and (diarize or (alias is not None and not alias.timestamps)):
-        raise InvalidRequest(f"timestamp_granularities is not supported with model '{model}'.",
-                             param="timestamp_granularities", code="unsupported_parameter")
-    if granularities and fmt != "verbose_json":
-        raise InvalidRequest("timestamp_granularities[] is only supported with response_format "
-                             "'verbose_json'.", param="timestamp_granularities", code="unsupported_value")
-    include = _list(form, "include")
-    bad = [i for i in include if i != "logprobs"]
-    if bad:
-        raise InvalidRequest(f"Invalid value for 'include': {bad[0]!r}. Supported values are: 'logprobs'.",
-                             param="include", code="invalid_value")
-    if include and (alias is not None and not alias.logprobs):
-        raise InvalidRequest(f"include[]=logprobs is not supported with model '{model}'.",
-                             param="include", code="unsupported_parameter")
-    if include and fmt != "json":
-        raise InvalidRequest("include[]=logprobs is only supported with response_format 'json'.",
-                             param="include", code="unsupported_value")
-    if diarize and prompt:
-        raise InvalidRequest(f"prompt is not supported with model '{model}'.", param="prompt",
-                             code="unsupported_parameter")
-    speakers = _list(form, "known_speaker_names")
-    refs = _list(form, "known_speaker_references")
-    if len(speakers) > 4 or len(refs) > 4:
-        raise InvalidRequest("known_speaker_names and known_speaker_references take at most 4 speakers.",
-                             param="known_speaker_names" if len(speakers) > 4 else "known_speaker_references",
-                             code="array_above_max_length")
-    if len(speakers) != len(refs):
-        raise InvalidRequest("known_speaker_names and known_speaker_references must have the same length.",
-                             param="known_speaker_references", code="invalid_value")
-    candidates = _list(form, "languages")
-    if language is None and len(candidates) == 1:  # gpt-transcribe's languages[]: one candidate is the language
-        language = candidates[0].strip().lower() or None
-    return dict(
-        granularities=granularities,
-        include=include,
-        # OpenAI: "Streaming is not supported for the whisper-1 model and will be ignored."
-        stream=_bool(form, "stream") and (alias is None or alias.sse),
-        vad=_chunking(form),
-        keywords=_list(form, "keywords"),
-        speaker_names=speakers,
-        speaker_refs=refs,
-        language=language,
-    )
 
 
 async def stt_key(req: SttRequest, *, task: str) -> str | None:
@@ -301,7 +177,8 @@ async def stt_key(req: SttRequest, *, task: str) -> str | None:
     fields = {"task": task, "model": req.model, "format": req.response_format, "language": req.language,
               "prompt": req.prompt, "granularities": req.granularities, "include": req.include,
               "stream": req.stream, "vad": dict(req.vad) if req.vad is not None else None,
-              "keywords": req.keywords, "speakers": req.speaker_names, "file": req.upload.filename}
+              "keywords": req.keywords, "languages": req.languages, "speakers": req.speaker_names,
+              "file": req.upload.filename}
     return request_key(task, fields, blobs=(data, *(r.encode() for r in req.speaker_refs)))
 
 
@@ -332,28 +209,6 @@ async def decode_upload(request: Request, req: SttRequest) -> Audio:
         raise InvalidRequest(f"Audio file is too short. Minimum audio length is 0.1 seconds "
                              f"(got {audio.duration:.3f} s).", param="file", code="audio_too_short")
     return audio
-
-
-async def decode_references(request: Request, req: SttRequest) -> tuple[Audio, ...]:
-    """``known_speaker_references[]`` (data URLs) as :class:`Audio`, each 2 to 10 seconds long."""
-    out = []
-    for i, url in enumerate(req.speaker_refs):
-        head, _, payload = url.partition(",")
-        if not head.startswith("data:") or not head.endswith(";base64") or not payload:
-            raise InvalidRequest(f"known_speaker_references[{i}] must be a base64 data URL "
-                                 "(data:audio/wav;base64,...).", param="known_speaker_references", code="invalid_value")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise InvalidRequest(f"known_speaker_references[{i}] is not valid base64.",
-                                 param="known_speaker_references", code="invalid_value") from None
-        clip = await state(request).jobs.run(functools.partial(
-            decode_audio, data, source=f"known_speaker_references[{i}]", param="known_speaker_references"))
-        if not 2.0 <= clip.duration <= 10.0:
-            raise InvalidRequest(f"known_speaker_references[{i}] lasts {clip.duration:.1f} s; each sample must be "
-                                 "between 2 and 10 seconds.", param="known_speaker_references", code="invalid_value")
-        out.append(clip)
-    return tuple(out)
 
 
 def render(t: Transcript, req: SttRequest, *, task: str, spec: ModelSpec) -> Response:

@@ -1,13 +1,16 @@
 """``POST /v1/audio/transcriptions``: speech to text in the language spoken, OpenAI wire-exact.
 
 Formats json, text, srt, vtt, verbose_json (segments, and words with
-``timestamp_granularities[]=word``) and diarized_json; ``include[]=logprobs``; ``stream=true``
-as server-sent ``transcript.text.delta`` / ``transcript.text.done`` events. Which model id may
-use which option is the alias table in :mod:`audiolab.server.registry`.
+``timestamp_granularities[]=word``) and diarized_json; ``include[]=logprobs``; ``keywords[]`` and
+``languages[]`` (``gpt-transcribe``); ``known_speaker_names[]``/``known_speaker_references[]``
+(``gpt-4o-transcribe-diarize``, named speakers in diarized_json); ``stream=true`` as server-sent
+``transcript.text.delta`` / ``transcript.text.done`` events. Which model id may use which option
+is the alias table in :mod:`audiolab.server.registry` and :mod:`audiolab.server.routes._stt_fields`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from fastapi import APIRouter, Request
@@ -17,9 +20,8 @@ from audiolab.server.coalesce import mark_sampled, sharing_of
 from audiolab.server.engines import Transcript
 from audiolab.server.engines.diarize import diarize as diarize_transcript
 from audiolab.server.jobs import INTERACTIVE, set_priority
-from audiolab.server.routes import state
+from audiolab.server.routes import decode_audio, state
 from audiolab.server.routes._stt import (
-    decode_references,
     decode_upload,
     parse_request,
     render,
@@ -27,6 +29,7 @@ from audiolab.server.routes._stt import (
     stt_key,
     token_counter,
 )
+from audiolab.server.routes._stt_fields import decode_references, resolve_language
 
 router = APIRouter(prefix="/v1")
 
@@ -51,10 +54,14 @@ async def create_transcription(request: Request):
                     f"chunking_strategy is required for inputs longer than 30 seconds with model "
                     f"'{req.model}' ({audio.duration:.1f} s given). Pass chunking_strategy='auto'.",
                     param="chunking_strategy", code="missing_required_parameter")
-            refs = await decode_references(request, req)
+            refs = await decode_references(st.jobs.run, req.speaker_refs, decode_audio)
             diarize = functools.partial(diarize_transcript, audio, names=req.speaker_names, references=refs)
         engine = await st.jobs.run(st.registry.engine_for, req.spec)
-        options = req.options(task="transcribe").kwargs()
+        language = req.language
+        if req.languages:  # gpt-transcribe's candidates: the one given, or the likeliest of several
+            language = await st.jobs.run(functools.partial(resolve_language, engine, audio, language=language,
+                                                           languages=req.languages))
+        options = dataclasses.replace(req, language=language).options(task="transcribe").kwargs()
         if req.stream:
             # Options are checked (and the audio resampled) before the 200 goes out; decoding then
             # runs segment by segment as the client reads.
@@ -64,7 +71,7 @@ async def create_transcription(request: Request):
                                 diarize=diarize)
         # Segment by segment: between two, a bulk job gives way to interactive work and other clients.
         parts = [p async for p in st.jobs.iterate(functools.partial(engine.stream, audio, **options))]
-        transcript = Transcript.join(parts, duration=audio.duration, language=req.language)
+        transcript = Transcript.join(parts, duration=audio.duration, language=language)
         if diarize is not None:
             transcript = await st.jobs.run(diarize, transcript)
         mark_sampled(listeners, transcript)
