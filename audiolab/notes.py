@@ -5,6 +5,7 @@ measurements (and the backend it is connected to) into the sentences the noteboo
 
 * :func:`model_note` says which model answers behind an id, its size and its limits (on the local
   backend a small quantized model stands in for OpenAI's);
+* :func:`keyword_verdict` says whether ``keywords`` fixed a name the plain transcription misspelled;
 * :func:`latency_verdict` compares the agents of a :func:`audiolab.agents.compare_agents` table
   by median time to first audio and says why the faster one won, from the stage timings.
 
@@ -22,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["model_note", "latency_verdict"]
+__all__ = ["model_note", "latency_verdict", "keyword_verdict"]
 
 
 def model_note(lab, model: str) -> str:
@@ -84,3 +85,27 @@ def latency_verdict(results) -> str:
         why = (f"because realtime took {_ms(respond)} from the end of the turn to its first audio, slower than "
                f"the whole chain, on top of {_ms(vad)} of end-of-turn detection")
     return f"{head} Here the {best} was faster than realtime by {_ms(med[rt] - med[best])}, {why}."
+
+
+def keyword_verdict(rows) -> str:
+    """Whether ``keywords=[name]`` fixed a name that the plain transcription got wrong, per row.
+
+    Args:
+        rows: records (or a DataFrame) with ``name``, ``without`` and ``with`` (the two transcripts).
+
+    Example:
+        >>> keyword_verdict([{"name": "Xiomara", "without": "CMR won.", "with": "Xiomara won."}])
+        "Without keywords the name Xiomara came out as 'CMR won.'; with keywords=['Xiomara'] it was spelled right."
+        >>> keyword_verdict([{"name": "Ann", "without": "Ann won.", "with": "Ann won."}])
+        'In this run the model already spelled Ann right without keywords: nothing to fix.'
+    """
+    records = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    for r in records:
+        if r["name"] not in r["without"] and r["name"] in r["with"]:
+            return (f"Without keywords the name {r['name']} came out as {r['without']!r}; "
+                    f"with keywords=[{r['name']!r}] it was spelled right.")
+    right = [r["name"] for r in records if r["name"] in r["without"]]
+    if right and len(right) == len(records):
+        return f"In this run the model already spelled {', '.join(right)} right without keywords: nothing to fix."
+    missed = [r["name"] for r in records if r["name"] not in r["with"]]
+    return f"In this run the keywords did not fix {', '.join(missed)}: the names stayed misspelled with them too."

@@ -52,3 +52,12 @@ def test_model_note_names_the_local_model_its_size_and_limits():
         note = model_note(lab, model)
         assert f"`{local}`" in note and gguf.size_note in note and gguf.limits in note
     assert "135 million parameters" in model_note(lab, "smollm2-135m-instruct")
+
+
+def test_keyword_verdict_reports_the_fix_only_when_the_keyword_made_it():
+    from audiolab.notes import keyword_verdict
+
+    fixed = [{"name": "Quillon", "without": "The Quillen report.", "with": "The Quillon report."}]
+    assert "came out as 'The Quillen report.'" in keyword_verdict(fixed)
+    not_fixed = [{"name": "Siobhan", "without": "Send it to Chivon.", "with": "Send it to Chivon."}]
+    assert keyword_verdict(not_fixed).startswith("In this run the keywords did not fix Siobhan")
