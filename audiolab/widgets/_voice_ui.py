@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from audiolab.errors import AudiolabError
+from audiolab.plots.table import readable
 from audiolab.widgets._background import describe_error, run_in_thread
 from audiolab.widgets._render import (
     audio_tag,
@@ -21,9 +22,21 @@ from audiolab.widgets._render import (
     spectrogram_png,
 )
 
-__all__ = ["VoiceLabUI"]
+__all__ = ["VoiceLabUI", "THUMBNAIL_KEY", "FEATURE_NAMES"]
+
+#: How the Compare tab names each feature.
+FEATURE_NAMES = {"f0_mean_hz": "mean pitch (Hz)", "f0_range_semitones": "pitch range (semitones)",
+                 "speaking_rate": "speaking rate (words/s)", "pause_ratio": "share of pauses",
+                 "lufs": "loudness (LUFS)", "duration_s": "duration (s)", "ttfb_s": "first audio after (s)"}
 
 _AB_MIN_VOTES = 10
+#: What the small pictures in the grid are (shown above the grid).
+THUMBNAIL_KEY = ("Each picture is a <b>spectrogram</b> of the clip (time →, frequency ↑ up to 5 kHz, brighter = "
+                 "louder) with its <b>pitch (F0)</b> as a <span style=\"color:#3fb950\"><b>green line</b></span> "
+                 "(0–500 Hz scale).")
+_CAPTION = ("display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;height:1.4em;"
+            "line-height:1.4em;font-size:0.85em")
+_NOWRAP_TABLE = "<div style=\"overflow-x:auto\"><style>.alv-t td,.alv-t th{{white-space:nowrap}}</style>{}</div>"
 
 
 class VoiceLabUI:
@@ -52,14 +65,17 @@ class VoiceLabUI:
             models = []
             self.errors.value = error_box(f"Could not list models: {describe_error(exc)}")
         models += [m for m in vl.models if m not in models]
-        self.models = w.SelectMultiple(options=models, value=tuple(vl.models), rows=6, description="Models")
-        self.speed = w.FloatSlider(value=vl.speed, min=0.25, max=4.0, step=0.05, description="Speed")
+        wide = w.Layout(width="26em")
+        self.models = w.SelectMultiple(options=models, value=tuple(vl.models), rows=max(3, min(len(models), 8)),
+                                       description="Models", layout=wide)
+        self.speed = w.FloatSlider(value=vl.speed, min=0.25, max=4.0, step=0.05, description="Speed",
+                                   readout=True, readout_format=".2f", continuous_update=False, layout=wide)
         self.go = w.Button(description="Synthesize all", button_style="primary", icon="play")
         self.copy = w.Button(description="Copy as code", icon="code")
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="14em"))
         self.status = w.HTML()
         self.grid = w.VBox()
-        self.compare = w.VBox()
+        self.compare = w.VBox([w.HTML("Synthesize first, then compare two clips.")])
         self.code = w.Textarea(layout=w.Layout(width="100%", height="16em"))
         self.ab_box = w.VBox([w.HTML("Synthesize first, then start a blind test.")])
         self.tabs = w.Tab(children=[self.grid, self.compare, self.ab_box, self.code])
@@ -67,7 +83,8 @@ class VoiceLabUI:
             self.tabs.set_title(i, title)
         self.go.on_click(self._on_go)
         self.copy.on_click(self._on_copy)
-        controls = w.HBox([self.voices, self.vibes, self.free, w.VBox([self.models, self.speed])])
+        controls = w.HBox([self.voices, self.vibes, self.free, w.VBox([self.models, self.speed])],
+                          layout=w.Layout(flex_flow="row wrap", overflow="visible"))
         self.root = w.VBox([w.HBox([w.HTML("<b>Voice Lab</b>"), self.preset]), self.text, controls,
                             w.HBox([self.go, self.copy, self.progress, self.status]), self.errors, self.tabs])
         if vl.takes:
@@ -123,20 +140,18 @@ class VoiceLabUI:
                 w.HTML(f"<b>{esc(voice)}</b>" + (f"<br><small>{esc(model)}</small>" if several else ""))
             )
             items += [self._cells[c.label] for c in cells if (c.model, c.voice) == (model, voice)]
-        self.grid.children = [w.GridBox(items, layout=w.Layout(
+        self.grid.children = [w.HTML(f"<small>{THUMBNAIL_KEY}</small>"), w.GridBox(items, layout=w.Layout(
             grid_template_columns=f"7em repeat({len(vibes)}, minmax(190px, 1fr))", grid_gap="6px"))]
 
     def _cell_html(self, take, *, spectrogram: bool = True) -> str:
         if take.error:
             return error_box(take.error)
+        facts = f"{take.audio.duration:.2f} s · first audio {take.ttfb_s * 1000:.0f} ms · total {take.latency_s:.1f} s"
         engine = f"<b>{esc(take.engine)}</b> · " if take.engine else ""
-        caption = (f"<small>{engine}{take.audio.duration:.2f} s · TTFB {take.ttfb_s * 1000:.0f} ms · "
-                   f"total {take.latency_s * 1000:.0f} ms</small>")
-        image = (
-            png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)), alt="spectrogram")
-            if spectrogram
-            else ""
-        )
+        caption = (f'<span class="alv-caption" style="{_CAPTION}" title="{esc(take.engine)} · {facts}">'
+                   f"{engine}{facts}</span>")
+        image = (png_tag(spectrogram_png(take.audio, f0=self.vl.f0(take)),
+                         alt="spectrogram with the F0 contour (green)") if spectrogram else "")
         return audio_tag(take.audio) + caption + image
 
     def _render_all(self) -> None:
@@ -149,17 +164,44 @@ class VoiceLabUI:
             self.errors.value = error_box("\n".join(self.vl.errors))
         self._render_compare()
         self.ab_box.children = [self._ab_start()]
+        self.progress.max, self.progress.value = max(1, len(takes)), len(takes)  # full: every cell is done
         self.status.value = f"{sum(t.audio is not None for t in takes)} / {len(takes)} clips"
         self.go.disabled = False
 
     def _render_compare(self) -> None:
+        ok = [t for t in self.vl.takes if t.audio is not None]
+        parts = []
+        if len(ok) >= 2:
+            options = [(f"{t.voice} · {t.vibe}" + (f" · {t.model}" if len(self.vl.models) > 1 else "")
+                        + f" ({t.engine})", t.label) for t in ok]
+            self.pick_a = w.Dropdown(options=options, value=ok[0].label, description="Clip A",
+                                     layout=w.Layout(width="24em"))
+            self.pick_b = w.Dropdown(options=options, value=ok[-1].label, description="Clip B",
+                                     layout=w.Layout(width="24em"))
+            self.pair = w.HTML()
+            for pick in (self.pick_a, self.pick_b):
+                pick.observe(lambda _: self._render_pair(), "value")
+            parts += [w.HBox([self.pick_a, self.pick_b]), self.pair]
+            self._render_pair()
         df = self.vl.features
-        parts = [w.HTML(df.drop(columns=["instructions"]).round(3).to_html(index=False, na_rep="–"))]
-        if any(t.audio is not None for t in self.vl.takes):
+        table = readable(df.drop(columns=["instructions", "error"] + (["model"] if df["model"].nunique() == 1 else [])))
+        parts.append(w.HTML("<h4>Every clip</h4>" + _NOWRAP_TABLE.format(table.to_html(index=False, classes="alv-t"))))
+        if ok:
             parts.append(w.HTML(png_tag(figure_png(self.vl.plot_f0()), alt="F0 contours")))
         if "neutral" in set(df["vibe"]) and df["vibe"].nunique() > 1:
             parts.append(w.HTML(png_tag(figure_png(self.vl.plot_deltas()), alt="feature changes")))
         self.compare.children = parts
+
+    def _render_pair(self) -> None:
+        a, b = (next(t for t in self.vl.takes if t.label == p.value) for p in (self.pick_a, self.pick_b))
+        side = "flex:1 1 0;min-width:240px"
+        players = "".join(
+            f'<div style="{side}"><b>Clip {x}</b> · {esc(t.voice)} · {esc(t.vibe)} · <b>{esc(t.engine)}</b>'
+            f"{audio_tag(t.audio)}{png_tag(spectrogram_png(t.audio, f0=self.vl.f0(t)), alt=f'spectrogram {x}')}</div>"
+            for x, t in (("A", a), ("B", b)))
+        deltas = readable(self.vl.compare(a, b).T).T.rename(index=FEATURE_NAMES)  # decimals per feature
+        self.pair.value = (f'<div class="alv-pair" style="display:flex;gap:12px">{players}</div>'
+                           + _NOWRAP_TABLE.format(deltas.to_html(classes="alv-t")))
 
     # ---- blind A/B ------------------------------------------------------------------------
 
@@ -204,7 +246,7 @@ class VoiceLabUI:
         from audiolab.plots.voice import plot_bradley_terry, plot_win_rates
 
         bt = self.vl.ranking()
-        table = bt.to_frame().round(2).to_html(index=False)
+        table = readable(bt.to_frame(), digits=2).to_html(index=False)
         forest = png_tag(figure_png(plot_bradley_terry(bt)), alt="Bradley-Terry")
         heat = png_tag(figure_png(plot_win_rates(self.vl.ab.win_rates()).figure), alt="win rates")
         return w.HTML(f"<h4>Bradley–Terry ranking ({len(votes)} votes, 95% bootstrap CI)</h4>{table}"

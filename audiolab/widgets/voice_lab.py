@@ -296,13 +296,7 @@ class VoiceLab(LabPanel):
 
             rows = []
             for t in self._takes:
-                row = {
-                    "voice": t.voice,
-                    "vibe": t.vibe,
-                    "model": t.model,
-                    "engine": t.engine,
-                    "speed": t.speed,
-                }
+                row = {"voice": t.voice, "vibe": t.vibe, "model": t.model, "engine": t.engine, "speed": t.speed}
                 if t.audio is not None:
                     p = prosody(t.audio, text=self.text)
                     row.update(f0_mean_hz=p.f0_mean_hz, f0_range_semitones=p.f0_range_semitones,
@@ -310,17 +304,7 @@ class VoiceLab(LabPanel):
                                duration_s=p.duration)
                 row.update(ttfb_s=t.ttfb_s, latency_s=t.latency_s, instructions=t.instructions, error=t.error)
                 rows.append(row)
-            cols = [
-                "voice",
-                "vibe",
-                "model",
-                "engine",
-                "speed",
-                *FEATURES,
-                "latency_s",
-                "instructions",
-                "error",
-            ]
+            cols = ["voice", "vibe", "model", "engine", "speed", *FEATURES, "latency_s", "instructions", "error"]
             self._features = pd.DataFrame(rows, columns=cols)
         return self._features.copy()
 
@@ -340,6 +324,23 @@ class VoiceLab(LabPanel):
         diff = out[feats].sub(base.reindex(out.index))
         diff.insert(0, "vibe", out["vibe"])
         return diff.reset_index()
+
+    def compare(self, a: Take | str, b: Take | str):
+        """Two takes side by side: each feature of ``a`` and ``b`` and the change from a to b (pandas).
+
+        Args:
+            a, b: takes, or their labels (``"voice · vibe · model"``).
+        """
+        import pandas as pd
+
+        labels = [x.label if isinstance(x, Take) else str(x) for x in (a, b)]
+        df = self.features.assign(label=[t.label for t in self._takes]).set_index("label")
+        missing = [x for x in labels if x not in df.index]
+        if missing:
+            raise InvalidRequest(f"No take labelled {missing[0]!r}; run() first?", param="take")
+        rows = df.loc[labels, list(FEATURES)].T.astype(float)
+        rows.columns = ["A", "B"]
+        return pd.DataFrame({"A": rows["A"], "B": rows["B"], "B − A": rows["B"] - rows["A"]}).rename_axis("feature")
 
     # ---- plots --------------------------------------------------------------------------
 

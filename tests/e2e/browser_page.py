@@ -55,11 +55,18 @@ def doc_screenshot(page, name: str, *, locator=None) -> Path:
     """Save what the page (or one element of it) shows to docs/screenshots/<name>.png, for the README."""
     DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = DOC_SCREENSHOTS / f"{name}.png"
-    if locator is not None:
-        locator.scroll_into_view_if_needed()
-        locator.screenshot(path=str(path))
-    else:
+    if locator is None:
         page.screenshot(path=str(path), full_page=True)
+        return path
+    # JupyterLab scrolls the notebook inside its own panel: a tall window shows the whole element.
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2800})
+    try:
+        locator.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)  # let the panel lay out at its new height
+        locator.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
     return path
 
 

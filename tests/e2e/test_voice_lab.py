@@ -2,6 +2,9 @@
 
 Scenario 4 of issue #9: the grid renders one playable clip per voice × instruction, and the
 blind A/B buttons record votes that appear in Python's DataFrame, for the clips the page played.
+Issue #18: what a class sees is finished and readable: a full progress bar at the end, captions on
+one line so the thumbnails line up, the Models list and the Speed value in view, a key to the
+thumbnails, and a Compare tab that plays two picked clips side by side over their feature changes.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser_page import click_play, screenshot
+from tests.e2e.browser_page import click_play, doc_screenshot, screenshot
 from tests.e2e.notebook_page import NotebookPage, result_cell, write_notebook
 
 VOICES, VIBES = ["alloy", "coral"], ["neutral", "whisper"]
@@ -51,6 +54,28 @@ def voice_lab_notebook(folder) -> str:
     )
 
 
+# How the lab looks once the grid is done, measured in the page.
+LOOKS = """(cell) => {
+  const bar = cell.querySelector('.widget-hprogress .progress-bar');
+  const captions = [...cell.querySelectorAll('.alv-caption')];
+  const rows = {};
+  for (const img of cell.querySelectorAll('.widget-gridbox img')) {
+    const rowTop = Math.round(img.closest('.widget-html').getBoundingClientRect().top);  // one grid row
+    (rows[rowTop] ||= []).push(img.getBoundingClientRect().top);
+  }
+  const models = [...cell.querySelectorAll('.widget-select-multiple')]
+    .find((el) => el.textContent.includes('Models')).querySelector('select');
+  const speed = [...cell.querySelectorAll('.widget-slider')].find((el) => el.textContent.includes('Speed'));
+  return {
+    progress: bar.getBoundingClientRect().width / bar.parentElement.getBoundingClientRect().width,
+    caption_heights: captions.map((c) => Math.round(c.getBoundingClientRect().height)),
+    thumbnail_tops: Object.values(rows),
+    models_clipped: models.scrollWidth > models.clientWidth + 1,
+    speed_readout: (speed.querySelector('.widget-readout') || {}).textContent || '',
+  };
+}"""
+
+
 def test_voice_lab_grid_plays_and_blind_votes_reach_python(page, jupyter):
     name = voice_lab_notebook(jupyter.root)
     nb = NotebookPage(page).open(jupyter.lab_url(name))
@@ -68,13 +93,40 @@ def test_voice_lab_grid_plays_and_blind_votes_reach_python(page, jupyter):
         assert grid.get_by_text(label, exact=True).count() == 1, f"no {label} header in the grid"
     players = grid.locator("audio")
     assert players.count() == n
-    captions = [float(m) for m in re.findall(r"([\d.]+) s · TTFB", grid.inner_text())]
+    captions = [float(m) for m in re.findall(r"([\d.]+) s · first audio", grid.inner_text())]
     assert len(captions) == n
     for i in range(n):
         played = click_play(page, players.nth(i))
         assert abs(played["duration"] - captions[i]) < 0.05, f"cell {i} plays {played['duration']:.2f} s, " \
                                                              f"captioned {captions[i]:.2f} s"
     screenshot(page, "4-voice-lab-grid")
+    looks = cell.evaluate(LOOKS)
+    assert looks["progress"] > 0.98, f"the progress bar is not full at the end: {looks['progress']:.0%}"
+    assert len(set(looks["caption_heights"])) == 1, f"captions wrap: heights {looks['caption_heights']}"
+    for row in looks["thumbnail_tops"]:
+        assert max(row) - min(row) < 1, f"the thumbnails of a row do not line up: {row}"
+    assert looks["models_clipped"] is False, "the Models list cuts its options"
+    assert looks["speed_readout"] == "1.00", f"the Speed slider shows {looks['speed_readout']!r}"
+    assert "spectrogram" in grid.locator("xpath=..").inner_text()  # the key to the thumbnails
+    doc_screenshot(page, "voice-lab-grid", locator=cell.locator(".jp-OutputArea-output").first)
+
+    # Compare: pick two clips, both play side by side, their feature changes below them.
+    cell.locator(".lm-TabBar-tab", has_text="Compare").click()
+    cell.locator(".widget-dropdown", has_text="Clip A").locator("select").select_option(
+        label="alloy · neutral (piper)")
+    cell.locator(".widget-dropdown", has_text="Clip B").locator("select").select_option(
+        label="coral · whisper (kokoro)")
+    pair = cell.locator(".alv-pair")
+    pair.get_by_text("coral · whisper").wait_for()
+    for i in range(2):
+        assert click_play(page, pair.locator("audio").nth(i), min_width=200)["duration"] > 0.5
+    assert "piper" in pair.inner_text() and "kokoro" in pair.inner_text()
+    deltas = cell.locator("table.alv-t").first
+    assert "B − A" in deltas.inner_text() and "loudness (LUFS)" in deltas.inner_text()
+    heights = cell.evaluate(
+        "(c) => [...c.querySelectorAll('table.alv-t tr')].map((r) => r.getBoundingClientRect().height)")
+    assert max(heights) < 2 * min(heights), f"table rows wrap onto several lines: {heights}"
+    doc_screenshot(page, "voice-lab-compare", locator=cell.locator(".jp-OutputArea-output").first)
 
     # Blind A/B: the listener hears A and B, and votes; remember what A and B were.
     cell.locator(".lm-TabBar-tab", has_text="Blind A/B").click()

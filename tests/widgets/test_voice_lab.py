@@ -131,12 +131,53 @@ def test_the_widget_renders_cells_comparison_and_ab_results(grid):
     cells = vl._ui._cells
     assert len(cells) == 8
     html = cells[vl.take("alloy", "slow").label].value
-    assert "<audio" in html and "data:image/png" in html and "TTFB" in html
-    assert len(vl._ui.compare.children) == 3  # table, F0 overlay, deltas
+    assert "<audio" in html and "data:image/png" in html and "first audio" in html
+    assert len(vl._ui.compare.children) == 5  # the two pickers, the pair, the table, F0 overlay, deltas
     vl._ui._ab_round()
     results = vl._ui.ab_box.children[-1].value
     assert "Bradley–Terry ranking" in results and results.count("data:image/png") == 2
     assert ui is vl.widget
+
+
+@pytest.mark.engines
+def test_a_lab_shown_after_a_headless_run_is_complete_and_labelled(grid):
+    from audiolab.widgets._voice_ui import THUMBNAIL_KEY, VoiceLabUI
+
+    vl, _ = grid
+    ui = VoiceLabUI(vl)  # what a notebook shows after vl.run(): the bar is full, not empty at 8 / 8
+    assert ui.progress.value == ui.progress.max == 8 and ui.status.value.startswith("8 / 8")
+    assert ui.grid.children[0].value == f"<small>{THUMBNAIL_KEY}</small>" and "spectrogram" in THUMBNAIL_KEY
+    captions = [c.value for c in ui._cells.values()]
+    assert all('class="alv-caption"' in c and "white-space:nowrap" in c and "text-overflow:ellipsis" in c
+               for c in captions)
+    assert ui.speed.readout and ui.speed.readout_format == ".2f"
+    assert ui.models.layout.width == "26em" and ui.models.rows >= len(ui.models.options)
+
+
+@pytest.mark.engines
+def test_compare_plays_two_picked_clips_and_tabulates_their_feature_changes(grid):
+    from audiolab.widgets._voice_ui import FEATURE_NAMES, VoiceLabUI
+
+    vl, df = grid
+    a, b = vl.take("alloy", "neutral"), vl.take("coral", "whisper")
+    table = vl.compare(a, b.label)
+    assert list(table.columns) == ["A", "B", "B − A"]
+    for feat in ("lufs", "f0_mean_hz", "speaking_rate"):
+        fa, fb = feature(df, "alloy", "neutral", feat), feature(df, "coral", "whisper", feat)
+        row = table.loc[feat, ["A", "B", "B − A"]].to_numpy(float)  # a whisper has no F0: NaN stays NaN
+        assert row == pytest.approx([fa, fb, fb - fa], nan_ok=True)
+    with pytest.raises(InvalidRequest):
+        vl.compare(a, "nobody · neutral · gpt-4o-mini-tts")
+    ui = VoiceLabUI(vl)
+    ui.pick_a.value, ui.pick_b.value = a.label, b.label
+    pair = ui.pair.value
+    assert pair.count("<audio") == 2 and "<b>piper</b>" in pair and "<b>kokoro</b>" in pair
+    assert FEATURE_NAMES["lufs"] in pair and "B − A" in pair
+    assert f"{table.loc['lufs', 'B − A']:.0f}" in pair  # loudness change, read in whole LUFS
+    assert {label for label, _ in ui.pick_a.options} >= {"alloy · neutral (piper)", "coral · whisper (kokoro)"}
+    every = ui.compare.children[2].value
+    assert "gpt-4o-mini-tts" not in every  # one model: no model column to wrap
+    assert "white-space:nowrap" in every
 
 
 @pytest.mark.engines
