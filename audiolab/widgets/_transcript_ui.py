@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from audiolab.errors import AudiolabError
-from audiolab.plots.table import readable
+from audiolab.plots.table import readable, readable_value
 from audiolab.widgets._background import describe_error, run_in_thread
 from audiolab.widgets._render import audio_tag, error_box, esc, figure_png, png_tag
 
@@ -83,9 +83,8 @@ class TranscriptLabUI:
     def _show_audio(self) -> None:
         """Show the lab's clip; its reference (or an empty box asking for one) replaces the last clip's."""
         a = self.tl.audio
-        self.preview.value = (
-            f"{audio_tag(a)}<small>{a.duration:.2f} s · {a.sr} Hz · {esc(a.source or '')}</small>"
-        )
+        source = readable_value(a.source) if a.source else ""  # a file name and span, not an internal path
+        self.preview.value = f"{audio_tag(a)}<small>{a.duration:.2f} s · {a.sr} Hz · {esc(source)}</small>"
         self.reference.value = self.tl.reference or ""
         self.status.value = "" if self.tl.reference else f"<small>{_ASK_REFERENCE}</small>"
         if self.tl.stale:  # the cards and table score the previous clip

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser_page import screenshot
+from tests.e2e.browser_page import doc_screenshot, screenshot
 from tests.e2e.notebook_page import NotebookPage, result_cell, write_notebook
 
 MODELS = ["whisper-base", "pocketsphinx"]
@@ -70,6 +70,10 @@ def test_transcript_lab_shows_a_coloured_diff_and_pythons_wer(page, jupyter):
     if coloured.count():
         coloured.scroll_into_view_if_needed()
     screenshot(page, "5-transcript-lab")
+    table = cell.locator("table").first.inner_text()
+    assert not re.search(r"\(\'|\bnan\b|\bNone\b", table), f"the results table shows Python: {table[:300]!r}"
+    assert "moonshine_voice/" not in cell.inner_text()  # the clip is named by file and span, not its path
+    doc_screenshot(page, "transcript-lab", locator=cell.locator(".jp-OutputArea-output").first)
 
     result = nb.run_and_read(1)
     runs = {r["label"]: r for r in result["runs"]}
