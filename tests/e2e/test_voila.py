@@ -48,7 +48,8 @@ def test_voices_notebook_runs_as_a_voila_app_with_working_widgets(voila_app, pag
     for i in (0, CELLS - 1):
         assert click_play(page, players.nth(i))["duration"] > 0.5
     screenshot(page, "6-voila-02-voices-grid")
-    doc_screenshot(page, "voila-voice-lab")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    doc_screenshot(page, "voila-voice-lab", locator=page.locator(".jp-OutputArea-output:has(.widget-gridbox)").first)
     shown = page.inner_text("body")
     leaked = [t for t in TEACHER_ONLY if t in shown]
     assert not leaked, f"teacher-only cells reached the students' page: {leaked}"
