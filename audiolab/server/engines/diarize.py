@@ -12,8 +12,11 @@ encoder). Then:
   left over when their similarity reaches :data:`LEFTOVER_SIMILARITY`; the other clusters are
   labelled ``A``, ``B``, ... in order of first appearance, as OpenAI does.
 
-Measured (``bench/speaker_id.py``, 9 speakers: 2 human readers and 7 local TTS voices, references
-of other sentences): see the README's Benchmarks. Limits: a turn change inside one Whisper
+Measured (``bench/speaker_id.py``, 2026-12-04; 9 speakers: 2 human readers and 7 local TTS voices,
+references of other sentences): 25/25 test utterances identified; in 8 three-speaker conversations
+(48 turns, turn times given) every turn named right with all three enrolled, and with two enrolled
+the third speaker's turns were left unnamed every time. A small, clean test set: real rooms,
+phone audio and similar voices will do worse. Limits: a turn change inside one Whisper
 segment is not split, and a segment under about a second gives a noisier voiceprint.
 
 Example:
