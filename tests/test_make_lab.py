@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
 def _free_port() -> int:
@@ -48,7 +50,12 @@ def test_make_lab_serves_jupyterlab_headless(tmp_path):
         names = {c["name"] for c in api["content"]}
         assert any(n.endswith(".ipynb") for n in names), "JupyterLab is not rooted at notebooks/"
         kernels = httpx.get(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5).json()
-        assert "audiolab" in kernels["kernelspecs"]
+        # The kernel the notebooks name in their metadata is the one make registered: .venv's Python.
+        names = {json.loads(p.read_text())["metadata"]["kernelspec"]["name"] for p in NOTEBOOKS}
+        assert names == {"python3"}
+        spec = kernels["kernelspecs"]["python3"]["spec"]
+        assert spec["display_name"] == "Python 3 (audiolab)"
+        assert Path(spec["argv"][0]) == ROOT / ".venv" / "bin" / "python"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
