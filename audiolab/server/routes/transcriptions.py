@@ -36,6 +36,9 @@ router = APIRouter(prefix="/v1")
 # OpenAI: chunking_strategy is "Required when using gpt-4o-transcribe-diarize for inputs longer
 # than 30 seconds".
 _DIARIZE_MAX_UNCHUNKED_S = 30.0
+#: An upload this short is a spoken turn someone waits on (a chained voice agent transcribes each
+#: question this way): interactive work. Longer files are bulk work.
+INTERACTIVE_MAX_S = 15.0
 
 
 @router.post("/audio/transcriptions")
@@ -47,6 +50,8 @@ async def create_transcription(request: Request):
 
     async def make(listeners):
         audio = await decode_upload(request, req)
+        if audio.duration <= INTERACTIVE_MAX_S:
+            set_priority(INTERACTIVE)  # a spoken turn (a voice agent's question), not a file to work through
         diarize = None
         if req.response_format == "diarized_json":
             if req.alias is not None and audio.duration > _DIARIZE_MAX_UNCHUNKED_S and req.vad is None:
