@@ -169,6 +169,44 @@ def _clamp(start: float, end: float, duration: float) -> tuple[float, float]:
     return round(min(float(start), end), 3), end
 
 
+_MODEL_CLASS = None
+
+
+def _model_class():
+    """faster-whisper's ``WhisperModel``, encoding a clip's first window once, not twice.
+
+    faster-whisper 1.2 detects the language (when none is given) on an encoding of the first
+    30 s window, then encodes that window again to decode it: on a short clip that second
+    encoding is a third of the work. The two inputs differ at most in the one frame after the
+    clip's end, so the last encoding made in this thread is reused when the next input equals it
+    but for one frame column.
+    """
+    global _MODEL_CLASS
+    if _MODEL_CLASS is None:
+        import threading
+
+        import numpy as np
+        from faster_whisper import WhisperModel
+
+        class ReusingWhisperModel(WhisperModel):
+            _last = threading.local()
+
+            def encode(self, features):
+                x = np.asarray(features)
+                x = x[None] if x.ndim == 2 else x
+                last = getattr(self._last, "pair", None)
+                if last is not None and last[0].shape == x.shape and \
+                        np.count_nonzero(np.any(last[0] != x, axis=-2)) <= 1:
+                    self._last.pair = None
+                    return last[1]
+                out = super().encode(features)
+                self._last.pair = (x.copy(), out)
+                return out
+
+        _MODEL_CLASS = ReusingWhisperModel
+    return _MODEL_CLASS
+
+
 class WhisperEngine:
     """faster-whisper on CPU (int8, ``settings.job_threads`` threads), shared by all requests.
 
@@ -183,7 +221,7 @@ class WhisperEngine:
 
     def __init__(self, settings, *, size: str = "base", beam_size: int = 5, cpu_threads: int | None = None):
         try:
-            from faster_whisper import WhisperModel
+            WhisperModel = _model_class()
         except ImportError as exc:
             raise EngineUnavailable("faster-whisper is not installed: pip install faster-whisper",
                                     package="faster-whisper") from exc
