@@ -23,6 +23,7 @@ __all__ = [
     "BackendError",
     "MissingAPIKey",
     "CacheMiss",
+    "NoSpeechHeard",
 ]
 
 
@@ -147,3 +148,11 @@ class MissingAPIKey(BackendError):
 
 class CacheMiss(AudiolabError):
     """Replay mode was asked for a request that the cache does not hold."""
+
+
+class NoSpeechHeard(AudiolabError):
+    """A realtime take held no speech the server's voice activity detection could find, so no
+    turn began and nothing will answer it (check the microphone)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"

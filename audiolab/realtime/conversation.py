@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from audiolab.audio import Audio
-from audiolab.errors import BackendError, InvalidRequest
+from audiolab.errors import BackendError, InvalidRequest, NoSpeechHeard
 from audiolab.realtime.connection import (
     SAMPLE_RATE,
     RealtimeConnection,
@@ -318,6 +318,8 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
         if td is None:
             s.send({"type": "input_audio_buffer.commit"})
             s.send({"type": "response.create"})
+        if td is not None and interrupt is None:
+            _expect_speech(s)
         if interrupt is not None:
             # Keep the line open with silence (as a microphone would) until the answer starts playing,
             # then talk over it.
@@ -338,6 +340,25 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
     finally:
         s.close()
     return _speech_run(s, model)
+
+
+#: After the take (and its trailing silence) is sent, how long the VAD may take to report speech.
+NO_SPEECH_GRACE_S = 3.0
+
+
+def _expect_speech(s: RealtimeConnection) -> None:
+    """Raise :class:`NoSpeechHeard` at once if the server's VAD found no speech in the take: with
+    turn detection no turn starts without it, and waiting for an answer would only time out."""
+    try:
+        s.wait_for(lambda: s.count("input_audio_buffer.speech_started") > 0 or errors_of(s),
+                   "input_audio_buffer.speech_started", timeout=NO_SPEECH_GRACE_S)
+    except BackendError:
+        if s.closed:
+            raise
+        seconds = f" in {s.sent_s:.1f} s of audio" if s.sent_s else ""
+        raise NoSpeechHeard(f"No speech was heard in your take{seconds}: the server's voice activity detection "
+                            "found none, so no turn began. Check the microphone (muted, too far away, or the "
+                            "wrong input device?) and record again.", code="no_speech") from None
 
 
 def _silence_ms(s: RealtimeConnection) -> float:
