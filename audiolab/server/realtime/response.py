@@ -171,6 +171,7 @@ class ResponseRun:
     _finish_reason: str | None = None
     _prompt_text: str = ""
     answer: SpeculativeAnswer | None = None  # an answer prepared before the turn was committed
+    first_audio_ms: int | None = None  # the input audio clock when its first audio was sent (idle timeout)
 
     def answer_key(self) -> tuple:
         p = self.params
@@ -341,6 +342,8 @@ class ResponseRun:
             if not said:
                 self._transcript_delta(sentence)
                 said = True
+            if self.first_audio_ms is None:
+                self.first_audio_ms = self.session.buffer.end_ms
             self.item.audio = np.concatenate([self.item.audio, pcm])
             self._out_samples += pcm.size
             self.session.config.voice_locked = True

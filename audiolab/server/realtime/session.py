@@ -16,7 +16,9 @@ resume, the committed turn reuses that result instead of starting from scratch w
 ``silence_duration_ms`` has elapsed. If that transcript is ready while the turn is still silent,
 the answer is started too (:class:`~audiolab.server.realtime.speculation.SpeculativeAnswer`: the
 chat model and the first sentence's speech, emitting nothing); the response replays it if its
-messages are exactly the ones answered, and it is dropped as soon as the speaker goes on.
+messages are exactly the ones answered, and it is dropped as soon as the speaker goes on
+(:mod:`~audiolab.server.realtime.early_answer`). Server VAD's ``idle_timeout_ms`` is
+:mod:`~audiolab.server.realtime.idle`.
 """
 
 from __future__ import annotations
@@ -30,15 +32,14 @@ from audiolab.audio import PCM_RATE, pcm16_to_float
 from audiolab.errors import AudiolabError, InvalidRequest
 from audiolab.server.realtime.config import SessionConfig
 from audiolab.server.realtime.conversation import Conversation, Item
+from audiolab.server.realtime.early_answer import EarlyAnswers
 from audiolab.server.realtime.events import error_event, event, new_id
+from audiolab.server.realtime.idle import IdleTimeout
 from audiolab.server.realtime.incremental import TurnPieces
 from audiolab.server.realtime.input_buffer import InputBuffer
 from audiolab.server.realtime.response import (
     ResponseParams,
     ResponseRun,
-    chat_stream,
-    prompt_messages,
-    speech_stream,
 )
 from audiolab.server.realtime.speculation import SpeculativeAnswer
 from audiolab.server.realtime.transcription import InputTranscription
@@ -54,7 +55,7 @@ _SPECULATE_AFTER_MS = 160
 _IDLE_KEEP_MS = 1000  # idle audio kept beyond prefix padding, for a turn whose onset is found late
 
 
-class RealtimeSession(InputTranscription):
+class RealtimeSession(EarlyAnswers, IdleTimeout, InputTranscription):
     """One WebSocket session.
 
     Args:
@@ -200,6 +201,7 @@ class RealtimeSession(InputTranscription):
                 self._speech_stopped(self._vad_offset_ms + e.ms, self._vad_offset_ms + e.speech_ms)
         if self._turn is None:
             self.buffer.drop_before(self.buffer.end_ms - self.vad.prefix_padding_ms - _IDLE_KEEP_MS)
+            self._check_idle()
         else:
             self._speculate()
 
@@ -279,11 +281,11 @@ class RealtimeSession(InputTranscription):
             self.vad = None
             return
         self.vad = self._vad_engine.stream(**options, sample_rate=PCM_RATE)
-        self._vad_offset_ms = self.buffer.end_ms
+        self._vad_offset_ms = self._idle_from_ms = self.buffer.end_ms
 
     def _speech_started(self, audio_start_ms: int) -> None:
         item_id = new_id("item")
-        self._turn = (item_id, audio_start_ms)
+        self._turn, self._idle_from_ms = (item_id, audio_start_ms), None
         self._speculation = None
         self._pieces = TurnPieces(start_ms=audio_start_ms)
         self._drop_answer()  # the speaker resumed: the turn is not what was answered
@@ -295,7 +297,7 @@ class RealtimeSession(InputTranscription):
     def _speech_stopped(self, audio_end_ms: int, speech_end_ms: int) -> None:
         if self._turn is None:
             return
-        item_id, start_ms = self._turn
+        (item_id, start_ms), self._idle_from_ms = self._turn, audio_end_ms
         self.emit(event("input_audio_buffer.speech_stopped", audio_end_ms=audio_end_ms, item_id=item_id))
         reuse = None
         if self._speculation is not None and self._speculation[0] == speech_end_ms - self._vad_offset_ms:
@@ -338,59 +340,6 @@ class RealtimeSession(InputTranscription):
         self._drop_answer()
         work.task.add_done_callback(lambda _: self._soon(self._prepare_answer, work))
 
-    def _soon(self, fn, *args) -> None:
-        """Call ``fn(*args)`` from a task of its own (a done callback has none, and cancel scopes need one)."""
-        async def call():
-            fn(*args)
-
-        task = asyncio.get_running_loop().create_task(call())
-        self._callbacks.add(task)
-        task.add_done_callback(self._callbacks.discard)
-
-    def _prepare_answer(self, work: Work) -> None:
-        """The speculative transcript is ready: if the turn is still silent, start answering it too."""
-        if (self.closed or self._speculation is None or self._speculation[1] is not work or self._turn is None
-                or self.active is not None or work.task.cancelled() or work.task.exception() is not None):
-            return
-        result = work.task.result()
-        if result is None or not result.text.strip():
-            return
-        try:
-            params = ResponseParams.parse(None, self)
-        except AudiolabError:
-            return
-        if params.modalities != ["audio"]:
-            return
-        items = list(self.conversation.items)
-        if any(i.audio is not None and i.role() == "user" and i.heard is None for i in items):
-            return  # an earlier turn is still being transcribed: its response would see other messages
-        turn = Item(wire={"id": self._turn[0], "object": "realtime.item", "type": "message", "status": "completed",
-                          "role": "user", "content": [{"type": "input_audio"}]}, heard=result.text.strip())
-        log.debug("realtime: speculative answer to %r", result.text.strip())
-        self._answer = SpeculativeAnswer(
-            session=self, messages=prompt_messages(self, params, items + [turn]),
-            key=SpeculativeAnswer.key_of(params.modalities, params.voice, params.speed, params.output_format,
-                                         params.max_output_tokens),
-            chat=lambda messages: chat_stream(self, params, messages),
-            speak=lambda sentence: speech_stream(self, params, sentence))
-
-    def _drop_answer(self) -> None:
-        if self._answer is not None:
-            log.debug("realtime: speculative answer dropped")
-            self._answer.cancel()
-            self._answer = None
-
-    def take_answer(self, messages: list[dict], key: tuple) -> SpeculativeAnswer | None:
-        """The prepared answer if it answers exactly ``messages`` with ``key``'s parameters; else drop it."""
-        answer, self._answer = self._answer, None
-        if answer is not None and answer.matches(messages, key):
-            log.debug("realtime: the response replays the speculative answer")
-            return answer
-        if answer is not None:
-            log.debug("realtime: the speculative answer does not match the response: dropped")
-            answer.cancel()
-        return None
-
     def _commit(self, *, start_ms=None, end_ms=None, item_id=None, transcript=None) -> bool:
         available = self.buffer.peek(start_ms, end_ms).size * 1000 // PCM_RATE
         if available < _MIN_COMMIT_MS and item_id is not None:  # a VAD turn too short to keep
@@ -428,6 +377,7 @@ class RealtimeSession(InputTranscription):
         self.last_response = run
         if self.active is run:
             self.active = None
+            self._idle_after(run)
             if self._auto_pending and not self.closed:
                 self._auto_pending = False
                 self._start_response(ResponseParams.parse(None, self))
