@@ -10,6 +10,7 @@ Modules, one concept each (the server side lives in :mod:`audiolab.server.realti
 - :mod:`~audiolab.realtime.meter`: :class:`RealtimeMeter`, the usage and latency row a realtime
   call leaves in the history;
 - :mod:`~audiolab.realtime.events`: the event names, once;
+- :mod:`~audiolab.realtime.aside`: :class:`Asides`, out-of-band questions about each user turn;
 - :mod:`~audiolab.realtime.translation`: :func:`translate_live` and :class:`TranslationRun`, a
   Realtime translation session driven from a clip.
 
@@ -23,7 +24,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["connection", "conversation", "events", "meter", "timeline", "translation"],
+    submodules=["aside", "connection", "conversation", "events", "meter", "timeline", "translation"],
     submod_attrs={
         "conversation": ["transcribe_realtime", "converse", "LiveTranscription"],
         "connection": ["RealtimeConnection"],

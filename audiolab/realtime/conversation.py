@@ -40,6 +40,7 @@ from typing import Any
 
 from audiolab.audio import Audio
 from audiolab.errors import BackendError, InvalidRequest, NoSpeechHeard
+from audiolab.realtime.aside import Asides, aside_of
 from audiolab.realtime.connection import (
     SAMPLE_RATE,
     RealtimeConnection,
@@ -259,7 +260,7 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
              turn_detection: str | Mapping | None = "server_vad", interrupt: Audio | None = None,
              interrupt_after_s: float = 0.3, output_modalities: tuple[str, ...] = ("audio",),
              max_output_tokens: int | None = None, chunk_ms: int = 100, pace: float = 1.0,
-             silence_s: float = 1.0, timeout: float = 60.0,
+             silence_s: float = 1.0, timeout: float = 60.0, asides: Mapping[str, str] | None = None,
              on_event: Callable[[dict], None] | None = None) -> RealtimeRun:
     """Speak a clip into a speech-to-speech session and collect the spoken answer and its timeline.
 
@@ -278,6 +279,8 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
             interruption.
         output_modalities: ``("audio",)`` (audio with its transcript) or ``("text",)``.
         max_output_tokens: cap on the answer's length.
+        asides: ``{label: question}`` asked out of band about each committed user turn while it is
+            answered (:mod:`~audiolab.realtime.aside`); the answers are in ``run.asides``.
         chunk_ms, pace, silence_s, timeout, on_event: as in :func:`transcribe_realtime`.
 
     Returns:
@@ -308,10 +311,10 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
         session["instructions"] = instructions
     if max_output_tokens:
         session["max_output_tokens"] = max_output_tokens
-    playback = _Playback()
+    playback, aside = _Playback(), Asides(asides or {})
     s = RealtimeConnection(lab, kind="realtime", model=model, session=session, timeout=timeout,
-                 handlers=[playback.on_event] + ([on_event] if on_event is not None else []))
-    playback.s = s
+                 handlers=[playback.on_event, aside.on_event] + ([on_event] if on_event is not None else []))
+    playback.s = aside.s = s
     expected = 1 + (interrupt is not None)
     try:
         s.stream(audio, chunk_ms=chunk_ms, pace=pace, silence_s=0.0 if interrupt is not None else silence_s)
@@ -332,14 +335,20 @@ def converse(lab, audio: Audio | Iterable[Audio], *, model: str, voice: str | No
             while s.sent_s < talk_at:
                 s.paced_append(silence(chunk_ms), pace)
             s.stream(interrupt, chunk_ms=chunk_ms, pace=pace, silence_s=silence_s)
-        s.wait_for(lambda: s.count("response.done") >= expected or errors_of(s), "response.done")
+        s.wait_for(lambda: _answers(s, "response.done") >= expected or errors_of(s), "response.done")
         # A response cancelled by the barge-in is followed by the answer to the interruption.
         if interrupt is not None:
-            s.wait_for(lambda: s.count("response.done") >= s.count("response.created") or errors_of(s),
+            s.wait_for(lambda: _answers(s, "response.done") >= _answers(s, "response.created") or errors_of(s),
                        "the last response.done")
+        s.wait_for(lambda: aside.settled(s.raw), "the asides' response.done")
     finally:
         s.close()
     return _speech_run(s, model)
+
+
+def _answers(s: RealtimeConnection, etype: str) -> int:
+    """How many ``etype`` events belong to the conversation's own responses (not to asides)."""
+    return sum(1 for e in s.raw if e["type"] == etype and not aside_of(e))
 
 
 #: After the take (and its trailing silence) is sent, how long the VAD may take to report speech.
@@ -377,7 +386,7 @@ def _speech_run(s: RealtimeConnection, model: str) -> RealtimeRun:
     tl = s.timeline()
     responses = []
     for done in s.raw:
-        if done["type"] != "response.done":
+        if done["type"] != "response.done" or aside_of(done):
             continue
         resp = done.get("response") or {}
         rid = resp.get("id")
@@ -429,4 +438,5 @@ def _speech_run(s: RealtimeConnection, model: str) -> RealtimeRun:
         latency["response_total"] = responses[0]["t_done"] - stops[0].t
     return RealtimeRun(kind="realtime", model=model, input=s.input_audio(), timeline=tl,
                        transcript=completed[-1]["transcript"] if completed else "", input_transcripts=inputs,
-                       output=output, responses=tuple(responses), latency=MappingProxyType(latency))
+                       output=output, responses=tuple(responses), latency=MappingProxyType(latency),
+                       asides=MappingProxyType(Asides.answers(s.raw)))

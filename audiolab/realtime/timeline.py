@@ -136,6 +136,8 @@ class RealtimeRun:
         responses: one mapping per ``response.done``: id, status, reason, transcript, audio
             (an :class:`Audio`), usage, and the times it was created, first spoke and finished.
         latency: named latencies in seconds (see :func:`transcribe_realtime` and :func:`converse`).
+        asides: ``{label: answer}`` of the out-of-band questions asked about the user's turn
+            (``converse(..., asides=...)``).
     """
 
     kind: str
@@ -147,6 +149,7 @@ class RealtimeRun:
     output: Audio | None = None
     responses: tuple[Mapping[str, Any], ...] = ()
     latency: Mapping[str, float] = field(default_factory=dict)
+    asides: Mapping[str, str] = field(default_factory=dict)
 
     def plot(self, *, ax=None):
         """The input waveform with the event timeline under it; see :func:`audiolab.plots.plot_events`."""

@@ -158,3 +158,39 @@ async def test_a_bad_out_of_band_request_gets_an_error_event(lab, mistake):
     assert err.type == "error" and (err.error.code, err.error.param) == (code, param)
     assert err.error.event_id == "evt_oob"
     assert still.type == "session.updated"
+
+
+def test_converse_asks_an_aside_about_the_spoken_turn_beside_the_answer(lab, spoken):
+    """audiolab's client: converse(asides=...) labels the user's turn out of band while it is answered."""
+    from audiolab.realtime.conversation import converse
+
+    run = converse(lab, spoken("My cat knocked a glass off the table."), model="gpt-realtime-mini", pace=0,
+                   asides={"topic": "Name the topic of the user's message in one word."}, timeout=120)
+    raw = [e.data for e in run.timeline.events if e.direction == "server"]
+    asked = [e.data for e in run.timeline.events if e.direction == "client" and e.type == "response.create"]
+    committed = next(e for e in raw if e["type"] == "input_audio_buffer.committed")
+    assert [a["response"]["input"] for a in asked] == [[{"type": "item_reference", "id": committed["item_id"]}]]
+    assert set(run.asides) == {"topic"} and run.asides["topic"]
+    assert len(run.responses) == 1 and run.responses[0]["status"] == "completed" and run.output is not None
+    labels = [e for e in raw if e["type"] == "response.done" and e["response"].get("conversation_id") is None]
+    assert [e["response"]["metadata"] for e in labels] == [{"aside": "topic", "item_id": committed["item_id"]}]
+    added = [e["item"]["id"] for e in raw if e["type"] == "conversation.item.added"]
+    assert labels[0]["response"]["output"][0]["id"] not in added
+
+
+async def test_two_out_of_band_responses_beside_a_spoken_answer_all_finish(lab):
+    """Three chat generations at once (they took turns on the engine's lock holding job slots, and hung)."""
+    async with lab.aclient.realtime.connect(model="gpt-realtime") as conn:
+        await _next(conn)
+        turn = await _add(conn, "Tell me about the sea.")
+        await _send(conn, {"type": "response.create", "response": {"max_output_tokens": 24}})
+        for label in ("topic", "mood"):
+            await _send(conn, {"type": "response.create", "response": {
+                "conversation": "none", "output_modalities": ["text"], "max_output_tokens": 6,
+                "metadata": {"aside": label}, "input": [{"type": "item_reference", "id": turn.id}]}})
+        events = []
+        for _ in range(3):
+            events += await _until(conn, lambda e: e.type == "response.done", timeout=60)
+    done = [e.response for e in events if e.type == "response.done"]
+    assert sorted((r.metadata or {}).get("aside", "-") for r in done) == ["-", "mood", "topic"]
+    assert all(r.status in ("completed", "incomplete") for r in done)

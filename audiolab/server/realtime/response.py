@@ -46,6 +46,7 @@ from audiolab.server.realtime.events import (
     usage,
 )
 from audiolab.server.realtime.speculation import SpeculativeAnswer
+from audiolab.server.realtime.work import engine_turn
 from audiolab.server.text_pieces import PieceCutter, spoken_text
 
 __all__ = ["ResponseParams", "ResponseRun", "prompt_messages", "chat_stream", "speech_stream", "DEFAULT_MAX_TOKENS"]
@@ -412,8 +413,9 @@ async def chat_stream(session, params: ResponseParams, messages):
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
     options = ChatOptions(max_tokens=cap, temperature=TEMPERATURE)
     chat = functools.partial(llm.chat, messages, **options.kwargs())
-    async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
-        yield delta
+    async with engine_turn(llm):  # one generation at a time: see work.engine_turn
+        async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
+            yield delta
 
 
 async def speech_stream(session, params: ResponseParams, sentence: str):
