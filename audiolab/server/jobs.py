@@ -41,6 +41,7 @@ import functools
 import itertools
 import math
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -63,8 +64,8 @@ from audiolab.server.job_context import (
 )
 from audiolab.server.machine_load import other_busy_cores
 
-__all__ = ["JobRunner", "Reservation", "INTERACTIVE", "BULK", "set_priority", "client_id", "ClientMiddleware",
-           "granted_threads"]
+__all__ = ["JobRunner", "Reservation", "engine_turn", "INTERACTIVE", "BULK", "set_priority", "client_id",
+           "ClientMiddleware", "granted_threads"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -356,6 +357,21 @@ class JobRunner:
         if self.metrics is not None:
             for p in ORDER:
                 self.metrics.queue_depth(p, self.waiting_for(p))
+
+
+_TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def engine_turn(engine) -> asyncio.Lock:
+    """The asyncio lock under which generations on ``engine`` (the chat model) take turns.
+
+    The chat engine holds its own thread lock for a whole generation, and the runner hands a
+    generation's slot back between tokens. A second generation started meanwhile would wait on that
+    thread lock *inside* a worker holding a slot; with as many such waiters as slots, the first
+    never gets a slot back (a realtime answer and two out-of-band responses did). Waiting here
+    holds no slot. One lock per engine and event loop.
+    """
+    return _TURNS.setdefault(engine, {}).setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 class Reservation:

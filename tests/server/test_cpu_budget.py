@@ -125,3 +125,24 @@ def test_metrics_are_prometheus_text_with_queues_engines_and_latencies(budget_se
     assert "/v1/audio/transcriptions" in routes
     in_flight = [s.value for s in families["audiolab_jobs_in_flight"].samples]
     assert in_flight and all(v == 0 for v in in_flight)  # nothing is running once the answers are in
+
+
+def test_concurrent_chat_generations_take_turns_and_all_finish(budget_server):
+    # More generations than job slots: each waits for the model without holding a slot, so the one
+    # generating always gets its slot back between tokens (waiting on the engine's own lock inside
+    # a slot deadlocked once every slot held a waiter).
+    client = openai.OpenAI(base_url=budget_server.url, api_key="student", max_retries=0, timeout=180)
+    messages = [{"role": "user", "content": "Name a colour."}]
+
+    def plain():
+        return client.chat.completions.create(model="gpt-4o-mini", max_tokens=12, messages=messages).choices[0]
+
+    def streamed():
+        chunks = client.chat.completions.create(model="gpt-4o-mini", max_tokens=12, messages=messages, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(f) for f in (plain, streamed, plain, streamed)]
+        results = [f.result(timeout=300) for f in futures]
+    assert all(r.message.content for r in results[0::2]) and all(results[1::2])
+    assert (budget_server.app.state.jobs.running, budget_server.app.state.jobs.waiting) == (0, 0)

@@ -33,7 +33,7 @@ import numpy as np
 from audiolab.audio import PCM_RATE, float_to_pcm16, pcm16_to_float
 from audiolab.errors import AudiolabError, EngineFailure, InvalidRequest
 from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
-from audiolab.server.jobs import INTERACTIVE
+from audiolab.server.jobs import INTERACTIVE, engine_turn
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
 from audiolab.server.realtime.events import (
@@ -46,7 +46,6 @@ from audiolab.server.realtime.events import (
     usage,
 )
 from audiolab.server.realtime.speculation import SpeculativeAnswer
-from audiolab.server.realtime.work import engine_turn
 from audiolab.server.text_pieces import PieceCutter, spoken_text
 
 __all__ = ["ResponseParams", "ResponseRun", "prompt_messages", "chat_stream", "speech_stream", "DEFAULT_MAX_TOKENS"]
@@ -413,7 +412,7 @@ async def chat_stream(session, params: ResponseParams, messages):
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
     options = ChatOptions(max_tokens=cap, temperature=TEMPERATURE)
     chat = functools.partial(llm.chat, messages, **options.kwargs())
-    async with engine_turn(llm):  # one generation at a time: see work.engine_turn
+    async with engine_turn(llm):  # one generation at a time: see jobs.engine_turn
         async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
             yield delta
 

@@ -20,27 +20,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Coroutine
 
 import anyio
 
-__all__ = ["Work", "engine_turn"]
-
-_TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def engine_turn(engine) -> asyncio.Lock:
-    """The asyncio lock under which this session loop's generations on ``engine`` take turns.
-
-    The chat engine holds its own thread lock for a whole generation, and the job runner hands a
-    generation's slot back between tokens. A second generation started meanwhile would wait on that
-    thread lock *inside* a worker holding a slot; with as many such waiters as slots, the first one
-    never gets a slot back (a realtime answer and two out-of-band responses did). Waiting here
-    instead holds no slot.
-    """
-    return _TURNS.setdefault(engine, {}).setdefault(asyncio.get_running_loop(), asyncio.Lock())
-
+__all__ = ["Work"]
 
 class Work:
     """``coro`` in its own task and cancel scope; awaiting it gives the result, or ``None`` if cancelled."""
