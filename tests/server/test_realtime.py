@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from audiolab.audio import Audio
 from audiolab.eval.datasets import real_speech
 from audiolab.eval.metrics import wer
-from tests.spec import validate
+from tests.server.realtime_wire import WireEvents
 from tests.spoken import spoken_cer
 
 pytestmark = pytest.mark.anyio
@@ -42,27 +42,9 @@ def clips():
     return {u.id: u for u in ds}
 
 
-def _parse(raw: bytes | str):
-    """A server event, validated into the SDK union and against the published spec."""
-    data = json.loads(raw)
-    ev = _EVENTS.validate_python(data)
-    assert ev.type == data["type"]
-    validate(data, "RealtimeServerEvent")
-    return ev
-
-
-async def _next(conn, timeout: float = 60.0):
-    return _parse(await asyncio.wait_for(conn.recv_bytes(), timeout))
-
-
-async def _until(conn, done, *, timeout: float = 60.0) -> list:
-    """Events up to and including the first one for which ``done(event)`` is true."""
-    out, deadline = [], time.monotonic() + timeout
-    while True:
-        ev = await _next(conn, max(deadline - time.monotonic(), 0.1))
-        out.append(ev)
-        if done(ev):
-            return out
+_WIRE = WireEvents(_EVENTS, "RealtimeServerEvent", next_timeout=60.0, until_timeout=60.0)
+_parse, _next = _WIRE.parse, _WIRE.next
+_until = _WIRE.until
 
 
 def _pcm(audio: Audio, *, lead_s: float = 0.0, tail_s: float = 0.0) -> np.ndarray:

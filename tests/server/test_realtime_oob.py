@@ -10,15 +10,13 @@ nothing is added to the conversation (``conversation_id`` is null, no ``conversa
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
 from openai.types.realtime import RealtimeServerEvent, ResponseCreateEventParam
 from pydantic import TypeAdapter
 
-from tests.spec import validate
+from tests.server.realtime_wire import WireEvents
 
 pytestmark = [pytest.mark.anyio, pytest.mark.engines]
 
@@ -33,23 +31,9 @@ def anyio_backend():
     return "asyncio"
 
 
-def _parse(raw):
-    data = json.loads(raw)
-    validate(data, "RealtimeServerEvent")
-    ev = _EVENTS.validate_python(data)
-    assert ev.type == data["type"]
-    return ev
-
-
-async def _next(conn, timeout: float = 90.0):
-    return _parse(await asyncio.wait_for(conn.recv_bytes(), timeout))
-
-
-async def _until(conn, done, *, timeout: float = 120.0) -> list:
-    out, deadline = [], time.monotonic() + timeout
-    while not out or not done(out[-1]):
-        out.append(await _next(conn, max(deadline - time.monotonic(), 0.1)))
-    return out
+_WIRE = WireEvents(_EVENTS, "RealtimeServerEvent", next_timeout=90.0, until_timeout=120.0)
+_parse, _next = _WIRE.parse, _WIRE.next
+_until = _WIRE.until
 
 
 async def _send(conn, event: dict) -> None:

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from audiolab.audio import PCM_RATE, Audio, float_to_pcm16, pcm16_to_float
 from audiolab.eval.metrics import wer
 from audiolab.realtime.translation import translate_live
+from tests.server.realtime_wire import WireEvents
 from tests.spec import validate
 from tests.spoken import spoken_cer
 
@@ -42,17 +43,8 @@ def anyio_backend():
     return "asyncio"
 
 
-def _parse(raw: bytes | str):
-    """A server event, validated into the SDK union and against the published spec."""
-    data = json.loads(raw)
-    ev = _EVENTS.validate_python(data)
-    assert ev.type == data["type"]
-    validate(data, "RealtimeTranslationServerEvent")
-    return ev
-
-
-async def _next(conn, timeout: float = 60.0):
-    return _parse(await asyncio.wait_for(conn.recv_bytes(), timeout))
+_WIRE = WireEvents(_EVENTS, "RealtimeTranslationServerEvent", next_timeout=60.0)
+_parse, _next = _WIRE.parse, _WIRE.next
 
 
 async def _until_closed(conn, timeout: float = 120.0) -> list:
