@@ -262,6 +262,8 @@ class JobRunner:
                 lease = queue.popleft()
                 if not queue:
                     del self._queues[priority][client]
+                if lease.future.cancelled():  # its waiter was cancelled and has not yet run: skip it
+                    continue
                 self._start(lease)
         self._report_queues()
 

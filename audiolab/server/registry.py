@@ -254,6 +254,11 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
             # word where eSpeak NG's own Spanish often comes back garbled (notebook 12's source).
             VoiceSpec("kokoro-es", _K, params=_ro({"voice": "jm_kumo", "lang": "es"}),
                       description="Kokoro jm_kumo reading Spanish"),
+            # The same for French and German: eSpeak NG's French came back as German or Thai.
+            VoiceSpec("kokoro-fr", _K, params=_ro({"voice": "jm_kumo", "lang": "fr-fr"}),
+                      description="Kokoro jm_kumo reading French"),
+            VoiceSpec("kokoro-de", _K, params=_ro({"voice": "jm_kumo", "lang": "de"}),
+                      description="Kokoro jm_kumo reading German"),
             # OpenAI voice names: all neural. Kokoro gives five speakers and blends of their style
             # vectors (weighted means: voices in between); Piper joe's variants sit >= 1.3 semitones
             # apart in median F0 and pitch moves formants too (see engines/piper.py). Measured F0
@@ -293,7 +298,7 @@ VOICES: Mapping[str, VoiceSpec] = _ro(
 
 #: The output languages a realtime translation session can serve (ISO-639-1), each with the voice
 #: that speaks it: English from whisper's translate task, the others through the chat model.
-TRANSLATION_VOICES: Mapping[str, str] = _ro({"en": "marin", "es": "kokoro-es", "fr": "espeak-fr", "de": "espeak-de"})
+TRANSLATION_VOICES: Mapping[str, str] = _ro({"en": "marin", "es": "kokoro-es", "fr": "kokoro-fr", "de": "kokoro-de"})
 
 
 def _installed(packages: tuple[str, ...]) -> bool:

@@ -201,7 +201,9 @@ def test_fifty_abrupt_realtime_disconnects_leak_nothing(server):
     def live() -> int:
         return len(getattr(server.app.state, "realtime_sessions", ()))
 
-    for i in range(10):  # warm-up: engines loaded, worker threads started, allocator pools grown
+    # Warm-up: engines loaded, worker threads started, allocator pools grown. RSS measured per 25
+    # disconnects: 1427, 1473, 1516, 1512, 1513, 1519 MB, so it levels off after about 50.
+    for i in range(50):
         _realtime_then_vanish(server.url, i, pcm)
     _settle(server, live)
     gc.collect()
@@ -286,37 +288,38 @@ def test_sdk_retries_429_and_reports_it_clearly_when_it_gives_up(busy_server):
     url = busy_server.url
     impatient = audiolab.connect(url, max_retries=0)
     patient = audiolab.connect(url, max_retries=8)
-    body = {"model": "tts-1", "voice": "alloy", "input": LONG_TEXT, "response_format": "pcm"}
-    release = threading.Event()
+    # The slot and both queue places go to three long uploads from one client: bulk work of one
+    # client does not hand its slot round, so the queue stays full until the first one is done.
+    # (Streamed speech would not do: interactive jobs take turns between sentences, and a stream
+    # nobody reads stops asking for its turn once its socket buffer is full.)
+    cities, endgame = (Audio.from_file(speech_clip_path(n)) for n in ("two_cities.wav", "endgame_nagg_nell.wav"))
+    uploads = [cities.slice(0, 22), cities.slice(22, 44), endgame.slice(0, 22)]
+    assert all(u.duration > 15 for u in uploads)  # past INTERACTIVE_MAX_S: bulk
 
-    def hog():  # holds the slot (or a queue place) with a stream it does not read, until released
-        with httpx.Client(timeout=120) as c, c.stream("POST", url + "/audio/speech", json=body) as r:
-            release.wait(60)
-            return r.status_code
+    def hog(clip):
+        files = {"file": ("long.wav", clip.to_wav_bytes(), "audio/wav")}
+        return httpx.post(url + "/audio/transcriptions", data={"model": "whisper-1", "language": "en"},
+                          files=files, timeout=300).status_code
 
     with ThreadPoolExecutor(4) as pool:
-        hogs = [pool.submit(hog) for _ in range(3)]
+        hogs = [pool.submit(hog, u) for u in uploads]
         deadline = time.monotonic() + 30
         while health(busy_server)["jobs"] != {"running": 1, "waiting": 2}:
             assert time.monotonic() < deadline, health(busy_server)
-            time.sleep(0.05)
+            time.sleep(0.02)
         with pytest.raises(openai.RateLimitError) as exc:
             impatient.client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
         message = describe_error(exc.value)
         assert message.startswith("HTTP 429: ") and "busy" in message, message
         t = time.monotonic()
-        answer = pool.submit(lambda: patient.client.audio.speech.create(
-            model="tts-1", voice="alloy", input="Hello.", response_format="wav").read())
-        while not any(r["status"] == 429 for r in patient.history.rows()):
-            assert time.monotonic() - t < 30 and not answer.done()
-            time.sleep(0.05)
-        release.set()  # the hogs hang up; the SDK's next retry gets through
-        assert Audio.from_bytes(answer.result(timeout=120)).duration > 0.2
+        answer = patient.client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.",
+                                                    response_format="wav").read()
+        assert Audio.from_bytes(answer).duration > 0.2
         statuses = [r["status"] for r in patient.history.rows()]
         print(f"\nSDK with retries: {len(statuses)} attempts {statuses} in {time.monotonic() - t:.1f} s; "
               f"without: {message!r}")
         assert statuses[-1] == 200 and 429 in statuses
-        assert all(h.result() in (200, 429) for h in hogs)
+        assert [h.result() for h in hogs] == [200, 200, 200]
     assert wait_idle(busy_server)["jobs"] == {"running": 0, "waiting": 0}
 
 

@@ -47,6 +47,30 @@ def test_cancelled_stream_releases_its_slot_and_closes_the_iterator():
     assert closed == [True]
 
 
+def test_a_waiter_cancelled_just_as_a_slot_frees_leaks_no_slot():
+    # Task.cancel() cancels the awaited future at once, but the waiter's own handler runs a loop
+    # step later; a release in between must skip that lease, not start it (a realtime client that
+    # vanished mid-turn used to leave a slot "running" for good this way).
+    async def main():
+        jobs = JobRunner(max_concurrency=1, max_queue=4)
+
+        async def wait_for_slot():
+            async with jobs.slot():
+                pass
+
+        async with jobs.slot():
+            waiter = asyncio.ensure_future(wait_for_slot())
+            await asyncio.sleep(0)
+            assert jobs.waiting == 1
+            waiter.cancel()
+        results = await asyncio.gather(waiter, return_exceptions=True)
+        assert isinstance(results[0], asyncio.CancelledError)
+        assert (jobs.running, jobs.waiting) == (0, 0)
+        assert await jobs.run(lambda: "next request served") == "next request served"
+
+    asyncio.run(main())
+
+
 def test_requests_past_the_queue_bound_get_rate_limited_with_retry_after():
     async def main():
         jobs = JobRunner(max_concurrency=1, max_queue=2)

@@ -95,12 +95,14 @@ def test_kokoro_speed_is_native_and_scales_duration(lab):
 
 
 @pytest.mark.parametrize("voice", OPENAI_VOICES)
-def test_every_voice_is_intelligible_on_two_harvard_sentences(lab, voice):
-    # A corpus figure over two sentences (16 words): one word is 6 %, and Piper samples its prosody
-    # afresh on every request. Piper joe himself (alloy) measured 0.19-0.25 here ("birch canoe slid"
-    # heard as "birch can use lid"); garbled speech scores near 1.0. The goal, <= 0.15 for the worst
-    # voice, is judged on bench/voices.py's 20 sentences; this limit allows Piper's noise.
-    texts = list(HARVARD_SENTENCES[:2])
+def test_every_voice_is_intelligible_on_six_harvard_sentences(lab, voice):
+    # A corpus figure over six sentences (50 words), because Piper samples its prosody afresh on
+    # every request. Piper joe's voices sit at 3-4 errors on the first two sentences every time
+    # ("birch canoe slid" heard as "birch can use lid", "Glue" as "Blue"), so a two-sentence limit
+    # of 0.25 failed on one more slip (CI: 0.31 for ash and cedar); over the first four sentences
+    # they measured 0.11-0.20 in 12 runs. Garbled speech scores near 1.0. The goal, <= 0.15 for
+    # the worst voice, is judged on bench/voices.py's 20 sentences.
+    texts = list(HARVARD_SENTENCES[:6])
     hyps = []
     for text in texts:
         mp3 = lab.client.audio.speech.create(model="gpt-4o-mini-tts", voice=voice, input=text).content

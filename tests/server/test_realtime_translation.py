@@ -124,6 +124,8 @@ async def test_english_speech_into_french_goes_through_the_chat_model(lab, spoke
     assert not [e for e in events if e.type == "session.input_transcript.delta"]
     translated = _text(events, "session.output_transcript.delta")
     assert translated and wer(ENGLISH, translated) > 0.6, translated  # not the English passed through
+    # Both sentences: the second arrives while the first is decoded (the clip is sent at once).
+    assert "paris" in translated.lower(), translated
     heard, language = _heard(lab, _speech(events))
     assert language == "french", (translated, heard)
 

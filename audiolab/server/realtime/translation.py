@@ -85,6 +85,7 @@ class TranslationSession:
         self._speech = False  # the VAD hears speech now
         self._heard = False  # the current window holds speech
         self._cut_ms: int | None = None  # a pause ended the window here
+        self._speech_start_ms = -1  # where the VAD last heard speech start
         self._decoded_ms = 0  # end of the audio of the last decode
         self._source_language: str | None = None
         self._source = Agreement()  # input transcript
@@ -183,6 +184,7 @@ class TranslationSession:
         for e in self._vad.feed(pcm16_to_float(samples)):
             if e.type == "speech_started":
                 self._speech = self._heard = True
+                self._speech_start_ms = e.ms
             else:
                 self._speech = False
                 self._cut_ms = max(e.ms, start)
@@ -268,8 +270,12 @@ class TranslationSession:
 
     def _end_window(self, end_ms: int) -> None:
         self.buffer.drop_before(end_ms)
-        self._cut_ms = None
-        self._heard = self._speech and not self._closing  # closing: the last window was the rest
+        # Audio keeps arriving while a window is decoded: a pause heard meanwhile cuts the next
+        # window, and speech heard meanwhile belongs to it (else a whole sentence was dropped).
+        later_cut = self._cut_ms is not None and self._cut_ms > end_ms
+        self._cut_ms = self._cut_ms if later_cut else None
+        rest = not (self._closing and end_ms >= self.buffer.end_ms)  # closing: no more audio comes
+        self._heard = rest and (self._speech or later_cut or self._speech_start_ms >= end_ms)
         self._target.reset_window()
         self._source.reset_window()
 
