@@ -18,7 +18,7 @@ silence:
   ``response.content_part.added``) and then the first spoken sentence (chat model + TTS);
 - chat decode speed in tokens/s, from ``bench/chat_speed.py``.
 
-Every question runs in a fresh session after one warm-up turn (not counted). The machine is
+Every question runs in a fresh session after one warm-up turn on another clip (not counted). The machine is
 whatever runs this: share it and the figures get noisy, so the load average is printed with them.
 """
 
@@ -100,8 +100,9 @@ async def one_turn(lab, audio, *, model: str = "gpt-realtime") -> dict:
 
 async def measure_latency(lab, *, repeats: int = 2, warm: bool = True) -> list[dict]:
     qs = questions()
-    if warm:
-        await one_turn(lab, qs[0].audio)  # warm-up: engines load, caches fill
+    if warm:  # warm-up: engines load. Not on a measured clip: whisper would reuse its encoding of it
+        other = next(u for u in real_speech(include_synthetic=True, sr=RATE) if not u.text.rstrip().endswith("?"))
+        await one_turn(lab, other.audio)
     out = []
     for _ in range(repeats):
         for q in qs[:3]:
