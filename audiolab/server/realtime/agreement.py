@@ -21,8 +21,14 @@ Example:
     ' I saw'
     >>> a.finish("We saw the sea.")  # 'I saw' was sent: what follows 'saw'
     ' the sea.'
+    >>> a.update("Hello everyone!"), a.update("Hello everyone! Today")
+    ('', ' Hello everyone!')
+    >>> a.finish("Hello to all of you. Today we talk.")  # a sentence was sent: on from the next
+    ' Today we talk.'
     >>> a.update("Next")  # a new window: the next delta starts with a space
     ''
+    >>> a.before_window  # whisper's prompt for this window: never the window's own words
+    'Good morning everyone. Today we are here. I saw the sea. Hello everyone! Today we talk.'
     >>> a.finish("Next one.")
     ' Next one.'
 """
@@ -34,6 +40,7 @@ import re
 __all__ = ["Agreement"]
 
 _NON_WORD = re.compile(r"[^\w']+")
+_SENTENCE_END = (".", "!", "?")
 
 
 def _key(word: str) -> str:
@@ -48,6 +55,7 @@ class Agreement:
         self._sent = 0  # words of the current window already sent
         self._window: list[str] = []  # those words
         self._previous: list[str] | None = None
+        self.before_window = ""  # what was sent before the current window: whisper's prompt for it
 
     def _emit(self, words: list[str]) -> str:
         return self._emit_from(words, self._sent)
@@ -94,10 +102,16 @@ class Agreement:
             found = [j for j, w in enumerate(words[:len(sent) + 3]) if _key(w) == last]
             if found:
                 start = found[-1] + 1
+            elif sent[-1][-1:] in _SENTENCE_END:  # a whole sentence was sent: go on at the last pass's next one
+                same = next((j for j, (a, b) in enumerate(zip(sent, words)) if _key(a) != _key(b)), len(sent))
+                ends = [j for j in range(same, len(words)) if words[j][-1:] in _SENTENCE_END]
+                if ends:
+                    start = ends[0] + 1
         delta = self._emit_from(words, start)
-        self._sent, self._previous, self._window = 0, None, []
+        self.reset_window()
         return delta
 
     def reset_window(self) -> None:
         """Start a new window without sending anything more of this one."""
         self._sent, self._previous, self._window = 0, None, []
+        self.before_window = self.text

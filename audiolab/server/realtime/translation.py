@@ -56,7 +56,8 @@ MAX_WINDOW_MS = 10_000  # a window is ended (decoded whole) by then even without
 PAUSE_MS = 300  # the silence that ends a window (a sentence or clause: interpreters cut there too)
 _KEEP_IDLE_MS = 400  # audio kept before speech starts (the VAD's prefix)
 _DELTA_SAMPLES = PCM_RATE // 2  # at most half a second of audio per output_audio.delta
-_PROMPT_CHARS = 200  # whisper's context: the end of what was already sent
+_PROMPT_CHARS = 200  # whisper's context: the end of what was sent before the window (its own words
+# as a prompt made whisper skip them: 'Today we' sent, the next pass began at 'talk about')
 _LANGUAGES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
 _CLIENT_EVENTS = ("session.update", "session.input_audio_buffer.append", "session.close")
 
@@ -245,13 +246,13 @@ class TranslationSession:
         english = self.config.language == "en"
         want_source = not english or (self.config.transcription is not None and final)
         if english:
-            result = await self._whisper(samples, "translate", self._target.text)
+            result = await self._whisper(samples, "translate", self._target.before_window)
             delta = self._target.finish(result.text) if final else self._target.update(result.text)
             self._lock_language(result, samples)
             if delta:
                 self._output(delta, elapsed)
         if want_source:
-            result = await self._whisper(samples, "transcribe", self._source.text)
+            result = await self._whisper(samples, "transcribe", self._source.before_window)
             self._lock_language(result, samples)
             delta = self._source.finish(result.text) if final else self._source.update(result.text)
             if delta:
