@@ -42,7 +42,7 @@ from audiolab.server.realtime.input_buffer import InputBuffer
 from audiolab.server.realtime.translation_config import DEFAULT_MODEL, TranslationConfig
 from audiolab.server.realtime.work import Work
 from audiolab.server.registry import CHAT_MODEL, TRANSLATION_VOICES
-from audiolab.server.text_pieces import PieceCutter, spoken_text
+from audiolab.server.text_pieces import PieceCutter, ends_sentence, spoken_text
 from audiolab.server.validation import loads_strict, missing
 
 __all__ = ["TranslationSession", "FIRST_PASS_MS", "STEP_MS", "MAX_WINDOW_MS"]
@@ -50,7 +50,7 @@ __all__ = ["TranslationSession", "FIRST_PASS_MS", "STEP_MS", "MAX_WINDOW_MS"]
 log = logging.getLogger("audiolab.server.realtime")
 
 FRAME_MS = 200  # elapsed_ms advances in engine frames of this size, as OpenAI's does
-FIRST_PASS_MS = 1500  # audio in a window before its first decode (shorter ones were guesses)
+FIRST_PASS_MS = 1000  # audio in a window before its first decode; a word goes out once two passes agree
 STEP_MS = 500  # new audio between two decodes of a growing window
 MAX_WINDOW_MS = 10_000  # a window is ended (decoded whole) by then even without a pause
 PAUSE_MS = 300  # the silence that ends a window (a sentence or clause: interpreters cut there too)
@@ -302,6 +302,8 @@ class TranslationSession:
         self.emit(event("session.output_transcript.delta", delta=delta, elapsed_ms=elapsed))
         for piece in self._target_cut.feed(delta):
             self._speak_queue.put_nowait((piece, elapsed, self.config.language))
+        if ends_sentence(delta):  # sent text is never taken back: a finished sentence can be spoken now
+            self._flush_speech(elapsed)
 
     def _flush_speech(self, elapsed: int) -> None:
         for piece in self._target_cut.finish():
