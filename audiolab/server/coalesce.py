@@ -4,7 +4,8 @@ A route that knows its request is deterministic names it by content
 (:func:`~audiolab.server.response_cache.request_key`) and hands :meth:`Sharing.respond` a
 ``make(listeners)`` coroutine that builds the response as it would alone. Then:
 
-- a finished identical response in the cache is sent back as it was (``x-audiolab-cache: hit``);
+- a finished identical response in the cache (or finished and being written to it) is sent back
+  as it was (``x-audiolab-cache: hit``);
 - an identical request already being computed is joined (``joined``): the joiner gets the bytes
   produced so far, then the rest as they come, so a late joiner of a stream receives the same
   full body as the first client;
@@ -67,6 +68,7 @@ class _Flight:
         self.chunks: list[bytes] = []
         self.done = False
         self.abandoned = False
+        self.storing = False  # done, and its response is being written to the cache
         self.error: BaseException | None = None
         self._changed = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -151,6 +153,9 @@ class Sharing:
                 self._count(route, "hits")
                 return self._complete(stored.status, stored.headers, None, stored.body, "hit")
         flight = self._flights.get(key)
+        if flight is not None and flight.storing:  # finished, its entry being written: a hit already
+            self._count(route, "hits")
+            return self._complete(flight.head[0], flight.head[1], flight.head[2], b"".join(flight.chunks), "hit")
         outcome = "joined"
         if flight is None:
             outcome = "miss"
@@ -229,8 +234,9 @@ class Sharing:
         try:
             if (not flight.abandoned and not flight.listeners.sampled and store and self.cache is not None
                     and flight.head[0] == 200):
-                # Until the entry is written, identical requests still get the finished flight.
+                # Until the entry is written, identical requests are served from the finished flight.
                 value = Stored(flight.head[0], flight.head[1], b"".join(flight.chunks))
+                flight.storing = True
                 await asyncio.to_thread(self.cache.put, flight.key, value)
         finally:
             self._drop(flight)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 
 import openai
 import pytest
@@ -83,6 +85,32 @@ def test_identical_concurrent_speech_runs_the_engine_once_and_a_repeat_is_a_hit(
     with server(tmp_path) as h2:
         assert asyncio.run(speech(client(h2))) == ("hit", first[0][1])
         assert counts(h2, "speech")["computed"] == 0
+
+
+def test_a_repeat_while_the_cache_entry_is_being_written_is_a_hit(tmp_path):
+    # On a slow disk the first client has its body before the entry is on disk; a repeat in that
+    # window is served from the finished computation, whole, and counts as a hit.
+    with server(tmp_path) as h:
+        asyncio.run(speech(client(h), "Warm up."))  # the app's sharing and cache exist from here
+        cache = h.app.state.sharing.cache
+        put, writing = cache.put, threading.Event()
+
+        def slow_put(key, value):
+            writing.set()
+            time.sleep(1.0)
+            put(key, value)
+
+        cache.put = slow_put
+
+        async def go():
+            c = client(h)
+            first = await speech(c)
+            assert await asyncio.to_thread(writing.wait, 10)
+            return first, await speech(c)
+
+        first, again = asyncio.run(go())
+        assert first[0] == "miss" and again == ("hit", first[1])
+        assert counts(h, "speech")["computed"] == 2 and counts(h, "speech")["hits"] == 1
 
 
 def test_different_inputs_are_not_shared(tmp_path):
