@@ -41,3 +41,12 @@ class WireEvents:
         while not out or not done(out[-1]):
             out.append(await self.next(conn, max(deadline - time.monotonic(), 0.1)))
         return out
+
+
+def ended_normally(response) -> bool:
+    """A response that finished: completed, or cut at its ``max_output_tokens`` (a sampled answer may
+    run past a small cap; OpenAI then reports it ``incomplete`` with that reason, and so does the
+    local server)."""
+    details = response.status_details
+    return response.status == "completed" or (
+        response.status == "incomplete" and details is not None and details.reason == "max_output_tokens")

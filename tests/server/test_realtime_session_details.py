@@ -15,7 +15,7 @@ import pytest
 from openai.types.realtime import InputAudioBufferTimeoutTriggered, RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from tests.server.realtime_wire import WireEvents
+from tests.server.realtime_wire import WireEvents, ended_normally
 
 pytestmark = [pytest.mark.anyio, pytest.mark.engines]
 
@@ -75,7 +75,7 @@ async def test_idle_timeout_commits_the_silence_and_prompts_again_after_the_answ
     assert committed.item_id == trig.item_id == added.item.id
     assert added.item.role == "user" and added.item.content[0].type == "input_audio"
     done = first[-1].response
-    assert done.status == "completed" and done.conversation_id and done.output[0].content[0].transcript
+    assert ended_normally(done) and done.conversation_id and done.output[0].content[0].transcript
     answer_ms = 1000 * sum(len(base64.b64decode(e.delta)) // 2 for e in first
                            if e.type == "response.output_audio.delta") / _RATE
     assert answer_ms > 300
@@ -169,4 +169,4 @@ async def test_a_text_session_answers_a_spoken_turn_in_text(lab, spoken):
     types = [e.type for e in events]
     assert "input_audio_buffer.committed" in types and not set(types) & set(_AUDIO_EVENTS)
     assert "response.output_text.delta" in types
-    assert events[-1].response.status == "completed" and events[-1].response.output_modalities == ["text"]
+    assert ended_normally(events[-1].response) and events[-1].response.output_modalities == ["text"]
