@@ -155,7 +155,7 @@ class Sharing:
         flight = self._flights.get(key)
         if flight is not None and flight.storing:  # finished, its entry being written: a hit already
             self._count(route, "hits")
-            return self._complete(flight.head[0], flight.head[1], flight.head[2], b"".join(flight.chunks), "hit")
+            return self._complete(*flight.head, b"".join(flight.chunks), "hit")
         outcome = "joined"
         if flight is None:
             outcome = "miss"

@@ -214,6 +214,14 @@ class JobRunner:
             if it is not None and hasattr(it, "close"):
                 it.close()
 
+    async def generate(self, llm, make_iter: Callable[[], Iterator[T]], *,
+                       priority: str | None = None) -> AsyncIterator[T]:
+        """A chat model's generation, token by token as :meth:`iterate` gives them, taking turns with
+        the model's other generations (:func:`engine_turn`): one waiting for its turn holds no slot."""
+        async with engine_turn(llm):
+            async for item in self.iterate(make_iter, priority=priority, engine="llm"):
+                yield item
+
     # --- scheduling ----------------------------------------------------------------------------
     def _threads(self, lease: _Lease) -> int:
         return lease.width * self.threads_per_job

@@ -33,7 +33,7 @@ import numpy as np
 from audiolab.audio import PCM_RATE, float_to_pcm16, pcm16_to_float
 from audiolab.errors import AudiolabError, EngineFailure, InvalidRequest
 from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
-from audiolab.server.jobs import INTERACTIVE, engine_turn
+from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime import g711
 from audiolab.server.realtime.conversation import Item
 from audiolab.server.realtime.events import (
@@ -412,9 +412,8 @@ async def chat_stream(session, params: ResponseParams, messages):
     cap = DEFAULT_MAX_TOKENS if params.max_output_tokens == "inf" else params.max_output_tokens
     options = ChatOptions(max_tokens=cap, temperature=TEMPERATURE)
     chat = functools.partial(llm.chat, messages, **options.kwargs())
-    async with engine_turn(llm):  # one generation at a time: see jobs.engine_turn
-        async for delta in session.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
-            yield delta
+    async for delta in session.jobs.generate(llm, chat, priority=INTERACTIVE):
+        yield delta
 
 
 async def speech_stream(session, params: ResponseParams, sentence: str):

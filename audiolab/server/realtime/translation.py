@@ -338,7 +338,7 @@ class TranslationSession:
                     {"role": "user", "content": piece}]
         chat = functools.partial(llm.chat, messages, **ChatOptions(max_tokens=200, temperature=0.0).kwargs())
         first = True
-        async for d in self.jobs.iterate(chat, priority=INTERACTIVE, engine="llm"):
+        async for d in self.jobs.generate(llm, chat, priority=INTERACTIVE):
             text = d.text
             if first and text.strip():
                 text = (" " if self._out_text else "") + text.lstrip()

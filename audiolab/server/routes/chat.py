@@ -51,7 +51,7 @@ from audiolab.server.audio_store import AudioStore, new_audio_id
 from audiolab.server.coalesce import sharing_of
 from audiolab.server.engines import ChatDelta
 from audiolab.server.engines.protocols import ChatOptions, SynthesisOptions
-from audiolab.server.jobs import INTERACTIVE, engine_turn, set_priority
+from audiolab.server.jobs import INTERACTIVE, set_priority
 from audiolab.server.response_cache import request_key
 from audiolab.server.routes import decode_audio, engine_headers, state
 from audiolab.server.routes._chat_request import ChatRequest, parse_chat_request
@@ -250,8 +250,7 @@ def _hears_audio(body: dict) -> bool:
 async def _complete(st, req: ChatRequest, reply: _Reply, llm, tts, conv: _Conversation, heard: int, store):
     """The non-streaming answer, as one ``chat.completion``."""
     # token by token under the scheduler: a job that waits gets a slot within a token, not an answer
-    async with engine_turn(llm):  # generations take turns without holding a slot (see jobs.engine_turn)
-        deltas = [d async for d in st.jobs.iterate(lambda: llm.chat(conv.messages, **_engine_options(req)))]
+    deltas = [d async for d in st.jobs.generate(llm, lambda: llm.chat(conv.messages, **_engine_options(req)))]
     final, text = deltas[-1], "".join(d.text for d in deltas[:-1])
     message: dict = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
     out_s = None
@@ -286,15 +285,14 @@ def _produce(jobs, llm, tts, req: ChatRequest, conv: _Conversation, out: asyncio
     async def think() -> ChatDelta:
         cutter, final = PieceCutter(), None
         try:
-            async with engine_turn(llm):  # generations take turns without holding a slot
-                async for d in jobs.iterate(lambda: llm.chat(conv.messages, **_engine_options(req))):
-                    if d.finish_reason is not None:
-                        final = d
-                        continue
-                    await out.put(("text", d))
-                    if tts is not None:
-                        for piece in cutter.feed(d.text):
-                            sentences.put_nowait(piece)
+            async for d in jobs.generate(llm, lambda: llm.chat(conv.messages, **_engine_options(req))):
+                if d.finish_reason is not None:
+                    final = d
+                    continue
+                await out.put(("text", d))
+                if tts is not None:
+                    for piece in cutter.feed(d.text):
+                        sentences.put_nowait(piece)
             if tts is not None and not final.tool_calls:
                 for piece in cutter.finish():
                     sentences.put_nowait(piece)
