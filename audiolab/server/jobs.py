@@ -375,11 +375,9 @@ _TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def engine_turn(engine) -> asyncio.Lock:
     """The asyncio lock under which generations on ``engine`` (the chat model) take turns.
 
-    The chat engine holds its own thread lock for a whole generation, and the runner hands a
-    generation's slot back between tokens. A second generation started meanwhile would wait on that
-    thread lock *inside* a worker holding a slot; with as many such waiters as slots, the first
-    never gets a slot back (a realtime answer and two out-of-band responses did). Waiting here
-    holds no slot. One lock per engine and event loop.
+    The chat engine holds a thread lock for a whole generation, and the runner hands its slot back
+    between tokens: a second generation would wait on that lock inside a worker holding a slot, and
+    with as many such waiters as slots the first never got a slot back. Waiting here holds no slot.
     """
     return _TURNS.setdefault(engine, {}).setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
@@ -416,11 +414,8 @@ class Reservation:
 
 
 def _engine_of(fn) -> str:
-    """A label for metrics: the engine family behind ``fn`` (``WhisperEngine.transcribe`` -> ``whisper``).
-
-    ``fn`` may be an engine's bound method, a ``functools.partial`` of one, or a lambda whose
-    closure holds an engine (``lambda: llm.chat(messages)``); anything else is ``"other"``.
-    """
+    """The engine family behind ``fn``, for metrics: a bound method, a partial of one, or a lambda
+    whose closure holds an engine (``lambda: llm.chat(messages)``); anything else is ``"other"``."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     candidates = [getattr(fn, "__self__", None)]
