@@ -257,7 +257,9 @@ def test_keywords_fix_the_spelling_of_a_rare_name(lab, spoken):
 
 
 def test_languages_restrict_detection_to_the_candidates(lab, spoken):
-    clip = spoken("Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.", "espeak-fr")
+    # Kokoro's French: whisper-base reads eSpeak NG's French as garbage whatever the threads and
+    # beam ("je m'appelle Marie-Échamie-Tapa"), and this test passed or failed with the test order.
+    clip = spoken("Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.", "kokoro-fr")
     raw = lab.client.audio.transcriptions.with_raw_response.create(model="gpt-transcribe", file=_wav(clip),
                                                                    languages=["de", "fr"])
     result = _check_json(json.loads(raw.http_response.text), Transcription, "CreateTranscriptionResponseJson")

@@ -265,16 +265,28 @@ class WhisperEngine:
                 param="language", code="invalid_language_format")
         return code
 
+    def _model(self):
+        """The model with this job's threads: the wide one when the scheduler granted the budget."""
+        wide = self._wide is not None and granted_threads(self.threads) > self.threads
+        return self._wide if wide else self.model
+
+    def language_probabilities(self, audio: Audio) -> dict[str, float]:
+        """Whisper's probability of each language for the first 30 s, most probable first.
+
+        A :meth:`transcribe` of the same audio right after, in the same thread, reuses this
+        encoding of the window (see :func:`_model_class`)."""
+        samples = audio.to_mono().resample(SAMPLE_RATE).samples
+        try:
+            _, _, probs = self._model().detect_language(samples[: int(WINDOW_S * SAMPLE_RATE)])
+        except (RuntimeError, ValueError) as exc:
+            raise EngineFailure(f"Whisper could not detect the language: {exc}") from exc
+        return dict(sorted(probs, key=lambda cp: -cp[1]))
+
     def detect_language(self, audio: Audio, *, among: tuple[str, ...] = ()) -> str:
         """The most probable language of the first 30 s (Whisper's language token), restricted to
         the codes in ``among`` when given (OpenAI's ``languages[]`` candidates)."""
         among = tuple(c for c in (self._check_language(c) for c in among) if c)
-        samples = audio.to_mono().resample(SAMPLE_RATE).samples
-        try:
-            _, _, probs = self.model.detect_language(samples[: int(WINDOW_S * SAMPLE_RATE)])
-        except (RuntimeError, ValueError) as exc:
-            raise EngineFailure(f"Whisper could not detect the language: {exc}") from exc
-        ranked = [code for code, _ in sorted(probs, key=lambda cp: -cp[1]) if not among or code in among]
+        ranked = [code for code in self.language_probabilities(audio) if not among or code in among]
         return ranked[0] if ranked else among[0]
 
     def transcribe(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
@@ -304,15 +316,10 @@ class WhisperEngine:
             ``partial`` when the decode budget (``settings.stt_budget_s + stt_budget_rtf x
             duration`` seconds) ran out before the end of the audio.
         """
-        parts = list(self.stream(audio, language=language, prompt=prompt, temperature=temperature,
-                                 task=task, word_timestamps=word_timestamps, logprobs=logprobs,
-                                 hotwords=hotwords, vad=vad, beam_size=beam_size, fallback=fallback))
-        segments = tuple(s for p in parts for s in p.segments)
-        lps = tuple(lp for p in parts for lp in (p.logprobs or ())) if logprobs else None
-        lang = parts[0].language if parts else (language or "en")
-        return Transcript(text="".join(s.text for s in segments).strip(), language=lang,
-                          duration=audio.duration, segments=segments, logprobs=lps,
-                          partial=any(p.partial for p in parts))
+        parts = self.stream(audio, language=language, prompt=prompt, temperature=temperature,
+                            task=task, word_timestamps=word_timestamps, logprobs=logprobs,
+                            hotwords=hotwords, vad=vad, beam_size=beam_size, fallback=fallback)
+        return Transcript.join(parts, duration=audio.duration, language=language)
 
     def stream(self, audio: Audio, *, language: str | None = None, prompt: str | None = None,
                temperature: float = 0.0, task: str = "transcribe", word_timestamps: bool = False,
@@ -363,8 +370,7 @@ class WhisperEngine:
             max_new = min(MAX_NEW_TOKENS, room) if room >= 16 else None
             # Speech spans go to faster-whisper as clip_timestamps (not vad_filter), so that
             # timestamps and each segment's ``seek`` stay on the original audio's time line.
-            model = self._wide if self._wide is not None and granted_threads(self.threads) > self.threads \
-                else self.model
+            model = self._model()
             segs, info = model.transcribe(
                 samples, language=language, task=task, beam_size=beam_size,
                 temperature=list(_temperatures(temperature, self.max_fallbacks if fallback else 0)),

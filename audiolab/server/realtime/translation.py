@@ -9,7 +9,8 @@ mono) and ``session.close``. Server events: ``session.created``, ``session.updat
 How the local server does it::
 
     append -> input buffer -> Silero VAD (pauses end a window)
-    window, re-decoded every STEP_MS as it grows -> whisper (task=translate, or transcribe)
+    window, re-decoded every STEP_MS as it grows -> whisper (task=translate, or transcribe; the
+        source language from the guesses of the passes so far, SourceLanguage)
         -> Agreement (words two passes agree on; a window's last pass whole) -> transcript deltas
     English out: whisper's translate task. Other languages: the source transcript, cut into
         pieces (PieceCutter), each translated by the chat model as its tokens arrive.
@@ -39,6 +40,7 @@ from audiolab.server.jobs import INTERACTIVE
 from audiolab.server.realtime.agreement import Agreement
 from audiolab.server.realtime.events import error_event, event
 from audiolab.server.realtime.input_buffer import InputBuffer
+from audiolab.server.realtime.source_language import SourceLanguage
 from audiolab.server.realtime.translation_config import DEFAULT_MODEL, TranslationConfig
 from audiolab.server.realtime.work import Work
 from audiolab.server.registry import CHAT_MODEL, TRANSLATION_VOICES
@@ -88,7 +90,7 @@ class TranslationSession:
         self._cut_ms: int | None = None  # a pause ended the window here
         self._speech_start_ms = -1  # where the VAD last heard speech start
         self._decoded_ms = 0  # end of the audio of the last decode
-        self._source_language: str | None = None
+        self._language = SourceLanguage()
         self._source = Agreement()  # input transcript
         self._target = Agreement()  # output transcript (whisper's translation into English)
         self._source_cut = PieceCutter()  # source text -> pieces for the chat model
@@ -246,14 +248,13 @@ class TranslationSession:
         english = self.config.language == "en"
         want_source = not english or (self.config.transcription is not None and final)
         if english:
-            result = await self._whisper(samples, "translate", self._target.before_window)
+            result = await self._whisper(samples, "translate", self._target.before_window, final=final)
             delta = self._target.finish(result.text) if final else self._target.update(result.text)
-            self._lock_language(result, samples)
             if delta:
                 self._output(delta, elapsed)
         if want_source:
-            result = await self._whisper(samples, "transcribe", self._source.before_window)
-            self._lock_language(result, samples)
+            result = await self._whisper(samples, "transcribe", self._source.before_window, final=final,
+                                         detect=not english)
             delta = self._source.finish(result.text) if final else self._source.update(result.text)
             if delta:
                 if self.config.transcription is not None:
@@ -280,20 +281,27 @@ class TranslationSession:
         self._target.reset_window()
         self._source.reset_window()
 
-    def _lock_language(self, result, samples: np.ndarray) -> None:
-        """Keep the language whisper detected on two seconds or more of speech, for the next decodes."""
-        if self._source_language is None and samples.size >= 2 * PCM_RATE and result.text.strip():
-            self._source_language = result.language
-
-    async def _whisper(self, samples: np.ndarray, task: str, context: str):
+    async def _whisper(self, samples: np.ndarray, task: str, context: str, *, final: bool, detect: bool = True):
         """One greedy decode of a window, without Whisper's temperature fallback: on unclear audio
         (eSpeak) the fallback doubled or tripled a pass, and on a repetition loop ("and the and
-        the") a window's last pass took 44 s, still looping."""
+        the") a window's last pass took 44 s, still looping.
+
+        With ``detect``, the pass first adds whisper's language probabilities for the window to
+        :class:`SourceLanguage` and decodes in the language it then chooses; both steps run in one
+        worker thread, so the window is encoded once."""
         engine = await self._engine("stt")
-        options = TranscribeOptions(task=task, language=self._source_language, beam_size=1, fallback=False,
-                                    prompt=context[-_PROMPT_CHARS:] or None)
-        return await self.jobs.run(engine.transcribe, Audio.from_array(samples, PCM_RATE), **options.kwargs(),
-                                   priority=INTERACTIVE)
+        audio = Audio.from_array(samples, PCM_RATE)
+        language = self._language
+
+        def decode():
+            code = language.code or language.best
+            if detect and language.code is None:
+                code = language.choose(engine.language_probabilities(audio), audio.duration, final=final)
+            options = TranscribeOptions(task=task, language=code, beam_size=1, fallback=False,
+                                        prompt=context[-_PROMPT_CHARS:] or None)
+            return engine.transcribe(audio, **options.kwargs())
+
+        return await self.jobs.run(decode, priority=INTERACTIVE)
 
     # --- output text and speech --------------------------------------------------------------
     def _output(self, delta: str, elapsed: int) -> None:
@@ -328,11 +336,11 @@ class TranslationSession:
         target = self.config.language
         if target == "en":  # the language was changed to English meanwhile: whisper translates from now on
             return
-        if self._source_language == target:  # nothing to translate
+        if self._language.best == target:  # nothing to translate
             self._output((" " if self._out_text else "") + piece.strip(), elapsed)
             return
         llm = await self._engine("chat")
-        source = _LANGUAGES.get(self._source_language or "", "the speaker's language")
+        source = _LANGUAGES.get(self._language.best or "", "the speaker's language")
         messages = [{"role": "system", "content": f"You translate {source} into {_LANGUAGES[target]}. Reply with "
                                                   "the translation of the user's text only, nothing else."},
                     {"role": "user", "content": piece}]
@@ -377,3 +385,4 @@ class TranslationSession:
         async for chunks in self.jobs.iterate(speak, priority=INTERACTIVE, engine=voice.engine):
             for chunk in chunks:
                 yield chunk
+
