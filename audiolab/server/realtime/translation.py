@@ -294,7 +294,7 @@ class TranslationSession:
         language = self._language
 
         def decode():
-            code = language.code or language.best
+            code = language.best
             if detect and language.code is None:
                 code = language.choose(engine.language_probabilities(audio), audio.duration, final=final)
             options = TranscribeOptions(task=task, language=code, beam_size=1, fallback=False,
@@ -385,4 +385,3 @@ class TranslationSession:
         async for chunks in self.jobs.iterate(speak, priority=INTERACTIVE, engine=voice.engine):
             for chunk in chunks:
                 yield chunk
-
